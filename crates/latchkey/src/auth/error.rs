@@ -1,0 +1,38 @@
+//! The domain's refusals and failures. The HTTP layer alone turns them into responses.
+
+use crate::store::StoreError;
+
+/// Why an authentication operation did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The request is well-formed JSON but its values are not acceptable.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The (case-folded) username is registered already.
+    #[error("this username is already taken")]
+    UsernameTaken,
+    /// Unknown user, wrong password or disabled account: deliberately one answer.
+    #[error("the username or password is incorrect")]
+    InvalidCredentials,
+    /// Too many failed logins; retry after this many seconds.
+    #[error("too many failed attempts")]
+    TooManyAttempts {
+        /// Seconds until the window closes.
+        retry_after: u64,
+    },
+    /// Missing, forged, expired or revoked refresh token.
+    #[error("the refresh token is invalid or expired")]
+    InvalidRefreshToken,
+    /// An already-rotated refresh token was presented: its family is revoked.
+    #[error("the refresh token was already used; all sessions of this login are revoked")]
+    RefreshTokenReused,
+    /// The named thing does not exist (or is not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug or an environment failure (never shown to clients).
+    #[error("internal error: {0}")]
+    Internal(String),
+}

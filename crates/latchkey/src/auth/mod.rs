@@ -1,0 +1,403 @@
+//! The domain: registration, login, refresh rotation, logout, sessions and password changes.
+//! No HTTP types and no database driver types live here; everything goes through [`Store`].
+
+mod error;
+pub mod keys;
+pub mod password;
+pub mod refresh;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use latchkey_guard::{AccessClaims, TtlCache, Verifier};
+use latchkey_guard::jsonwebtoken::jwk::JwkSet;
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use error::AuthError;
+use keys::KeyRing;
+use password::{PasswordHasherPool, check_new_password, normalize_username};
+use refresh::{RefreshCodec, hash_token};
+
+use crate::config::Config;
+use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, Store, UserRecord};
+
+const REFRESH_KEY_NAME: &str = "refresh_token_hmac_v1";
+/// How long `/auth/me` may answer from the in-process user cache.
+const USER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Who is calling, as far as the network tells.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The peer address.
+    pub ip: Option<String>,
+    /// The User-Agent header, truncated.
+    pub user_agent: Option<String>,
+}
+
+/// A freshly issued pair: the access token for the body, the refresh token for the cookie.
+#[derive(Debug)]
+pub struct Issued {
+    /// The signed access token.
+    pub access_token: SecretString,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    /// The refresh token for the cookie.
+    pub refresh_token: SecretString,
+    /// Seconds until the refresh token expires (the cookie's Max-Age).
+    pub refresh_max_age: u64,
+    /// The user it was issued to.
+    pub user: Arc<UserRecord>,
+}
+
+/// Registration input.
+#[derive(Debug)]
+pub struct Registration {
+    /// Raw username.
+    pub username: String,
+    /// Password.
+    pub password: SecretString,
+    /// Optional email.
+    pub email: Option<String>,
+    /// Roles (the CLI only; the public endpoint registers without roles).
+    pub roles: Vec<String>,
+}
+
+/// The authentication service: one per server, shared by all handlers.
+pub struct AuthService {
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    passwords: PasswordHasherPool,
+    keys: KeyRing,
+    codec: RefreshCodec,
+    verifier: Arc<Verifier>,
+    users: TtlCache<Uuid, Arc<UserRecord>>,
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn seconds_until(t: OffsetDateTime, now: OffsetDateTime) -> u64 {
+    u64::try_from((t - now).whole_seconds()).unwrap_or(0)
+}
+
+fn to_time(d: std::time::Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
+}
+
+impl AuthService {
+    /// Builds the service: loads (or creates) signing keys and the refresh-token key.
+    ///
+    /// # Errors
+    /// A store failure or bad key material.
+    pub async fn new(store: Arc<dyn Store>, config: Arc<Config>, verifier: Arc<Verifier>) -> Result<Self, AuthError> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let passwords = PasswordHasherPool::new(config.argon2, cores)?;
+        let publish_for = to_time(config.access_token_ttl + config.token_leeway);
+        let keys = KeyRing::load(&*store, config.signing_alg, config.hs256_secret.clone(), publish_for, verifier.clone()).await?;
+        let mut candidate = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut candidate).map_err(|e| AuthError::Internal(format!("randomness: {e}")))?;
+        let refresh_key = store.server_secret(REFRESH_KEY_NAME, &candidate).await?;
+        let codec = RefreshCodec::new(&refresh_key);
+        Ok(Self { store, config, passwords, keys, codec, verifier, users: TtlCache::new(10_000) })
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The verifier of this server's own access tokens.
+    #[must_use]
+    pub fn verifier(&self) -> &Arc<Verifier> {
+        &self.verifier
+    }
+
+    /// The published JWKS, serialized.
+    #[must_use]
+    pub fn jwks_json(&self) -> Arc<[u8]> {
+        self.keys.jwks_json()
+    }
+
+    /// The published JWKS.
+    #[must_use]
+    pub fn jwks(&self) -> JwkSet {
+        self.keys.jwks()
+    }
+
+    /// Re-reads signing keys from the store.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn reload_keys(&self) -> Result<(), AuthError> {
+        self.keys.reload(&*self.store).await
+    }
+
+    /// Registers a user.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`], [`AuthError::UsernameTaken`], or a store failure.
+    pub async fn register(&self, input: Registration) -> Result<UserRecord, AuthError> {
+        let username = normalize_username(&input.username)?;
+        let email = match input.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()) {
+            Some(e) if e.len() > 254 || !e.contains('@') || e.chars().any(char::is_whitespace) => {
+                return Err(AuthError::InvalidInput("email is not a valid address".into()));
+            }
+            other => other,
+        };
+        check_new_password(input.password.expose_secret(), self.config.password_min_length, &username.display)?;
+        let password_hash = self.passwords.hash(input.password).await?;
+        let user = UserRecord {
+            id: Uuid::now_v7(),
+            username: username.display,
+            username_key: username.key,
+            email,
+            password_hash: Some(password_hash),
+            roles: input.roles,
+            disabled: false,
+            created_at: now(),
+        };
+        match self.store.create_user(&user).await {
+            Ok(()) => Ok(user),
+            Err(crate::store::StoreError::Conflict) => Err(AuthError::UsernameTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Logs in with a password and starts a refresh family.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidCredentials`] (unknown user, wrong password, disabled: one answer),
+    /// [`AuthError::TooManyAttempts`], or a store failure.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, username: &str, password: SecretString, client: ClientInfo) -> Result<Issued, AuthError> {
+        let started = now();
+        let key = normalize_username(username).map(|u| u.key).ok();
+        let account_key = key.as_ref().map(|k| format!("user:{k}"));
+        let ip_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
+        let throttle = self.config.throttle;
+        let mut account_failures = 0;
+        if let Some(k) = &account_key {
+            if let Some(count) = self.store.throttle_get(k, started).await? {
+                account_failures = count.failures;
+                if count.failures >= throttle.max_failures_per_account {
+                    return Err(AuthError::TooManyAttempts { retry_after: seconds_until(count.window_ends_at, started).max(1) });
+                }
+            }
+        }
+        if let Some(k) = &ip_key {
+            if let Some(count) = self.store.throttle_get(k, started).await? {
+                if count.failures >= throttle.max_failures_per_ip {
+                    return Err(AuthError::TooManyAttempts { retry_after: seconds_until(count.window_ends_at, started).max(1) });
+                }
+            }
+        }
+        let user = match &key {
+            Some(k) => self.store.find_user_by_username(k).await?,
+            None => None,
+        };
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        let verified = self.passwords.verify(password.clone(), stored).await?;
+        let user = match user {
+            Some(user) if verified.matches && !user.disabled => user,
+            _ => {
+                let window = to_time(throttle.window);
+                for k in account_key.iter().chain(ip_key.iter()) {
+                    self.store.throttle_hit(k, started, window).await?;
+                }
+                tracing::info!("login refused");
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        if account_failures > 0 {
+            if let Some(k) = &account_key {
+                self.store.throttle_clear(k).await?;
+            }
+        }
+        if verified.needs_rehash {
+            let hash = self.passwords.hash(password).await?;
+            self.store.set_password_hash(user.id, &hash).await?;
+        }
+        tracing::info!(user.id = %user.id, "login");
+        self.start_family(Arc::new(user), client).await
+    }
+
+    async fn start_family(&self, user: Arc<UserRecord>, client: ClientInfo) -> Result<Issued, AuthError> {
+        let now = now();
+        let family_id = Uuid::new_v4();
+        let (token, hash) = self.codec.mint(family_id, 0);
+        let expires_at = now + to_time(self.config.session_max_lifetime);
+        let token_expires_at = (now + to_time(self.config.refresh_token_ttl)).min(expires_at);
+        let family = FamilyRecord {
+            id: family_id,
+            user_id: user.id,
+            current_hash: hash,
+            previous_hash: None,
+            generation: 0,
+            rotated_at: None,
+            token_expires_at,
+            expires_at,
+            created_at: now,
+            last_used_at: now,
+            user_agent: client.user_agent,
+            ip: client.ip,
+        };
+        self.store.create_family(&family).await?;
+        self.issue(user, family_id, token, token_expires_at, now)
+    }
+
+    fn issue(
+        &self,
+        user: Arc<UserRecord>,
+        family_id: Uuid,
+        refresh_token: String,
+        refresh_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Issued, AuthError> {
+        let ttl = self.config.access_token_ttl.as_secs();
+        let iat = u64::try_from(now.unix_timestamp()).unwrap_or(0);
+        let claims = AccessClaims {
+            iss: self.config.issuer.clone(),
+            sub: user.id.to_string(),
+            aud: latchkey_guard::Audience::One(self.config.audience.clone()),
+            exp: iat + ttl,
+            iat,
+            jti: Uuid::new_v4().to_string(),
+            client_id: self.config.audience.clone(),
+            roles: user.roles.clone(),
+            sid: family_id.to_string(),
+        };
+        let access_token = SecretString::from(self.keys.sign(&claims)?);
+        Ok(Issued {
+            access_token,
+            expires_in: ttl,
+            refresh_token: SecretString::from(refresh_token),
+            refresh_max_age: seconds_until(refresh_expires_at, now),
+            user,
+        })
+    }
+
+    /// Rotates a refresh token: the presented one is revoked and a successor issued. The
+    /// immediate predecessor within the reuse interval gets the current token again; anything
+    /// older revokes the whole family.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidRefreshToken`], [`AuthError::RefreshTokenReused`], or a store failure.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, token: &str) -> Result<Issued, AuthError> {
+        let parsed = self.codec.parse(token).ok_or(AuthError::InvalidRefreshToken)?;
+        let now = now();
+        let (_, successor) = self.codec.mint(parsed.family_id, parsed.generation.saturating_add(1));
+        let request = RotateRequest {
+            family_id: parsed.family_id,
+            presented: hash_token(token),
+            successor,
+            now,
+            successor_expires_at: now + to_time(self.config.refresh_token_ttl),
+            reuse_interval: to_time(self.config.refresh_reuse_interval),
+        };
+        let family = match self.store.rotate_refresh(&request).await? {
+            RotateOutcome::Rotated(f) | RotateOutcome::Reissued(f) => f,
+            RotateOutcome::Reused { user_id } => {
+                tracing::warn!(user.id = %user_id, family.id = %parsed.family_id, "refresh token reuse: family revoked");
+                return Err(AuthError::RefreshTokenReused);
+            }
+            RotateOutcome::Invalid => return Err(AuthError::InvalidRefreshToken),
+        };
+        let user = match self.store.find_user_by_id(family.user_id).await? {
+            Some(user) if !user.disabled => Arc::new(user),
+            _ => {
+                self.store.delete_family(family.id, None).await?;
+                return Err(AuthError::InvalidRefreshToken);
+            }
+        };
+        self.users.insert(user.id, user.clone(), Instant::now() + USER_CACHE_TTL);
+        let (current, _) = self.codec.mint(family.id, family.generation);
+        self.issue(user, family.id, current, family.token_expires_at, now)
+    }
+
+    /// Ends the login the refresh token belongs to. Unknown or forged tokens are ignored.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
+        if let Some(parsed) = self.codec.parse(token) {
+            self.store.delete_family(parsed.family_id, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends every login of the user.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn logout_all(&self, user_id: Uuid) -> Result<u64, AuthError> {
+        Ok(self.store.delete_user_families(user_id, None).await?)
+    }
+
+    /// The user, from a short-lived in-process cache when possible.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`] when the user no longer exists, or a store failure.
+    pub async fn user(&self, user_id: Uuid) -> Result<Arc<UserRecord>, AuthError> {
+        if let Some(user) = self.users.get(&user_id) {
+            return Ok(user);
+        }
+        let user = Arc::new(self.store.find_user_by_id(user_id).await?.ok_or(AuthError::NotFound)?);
+        self.users.insert(user_id, user.clone(), Instant::now() + USER_CACHE_TTL);
+        Ok(user)
+    }
+
+    /// The user's live logins, newest first.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn sessions(&self, user_id: Uuid) -> Result<Vec<FamilyRecord>, AuthError> {
+        Ok(self.store.list_families(user_id, now()).await?)
+    }
+
+    /// Ends one of the user's logins.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`] when the user has no such login, or a store failure.
+    pub async fn delete_session(&self, user_id: Uuid, family_id: Uuid) -> Result<(), AuthError> {
+        if self.store.delete_family(family_id, Some(user_id)).await? { Ok(()) } else { Err(AuthError::NotFound) }
+    }
+
+    /// Changes the password and ends every other login of the user.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidCredentials`] for a wrong current password,
+    /// [`AuthError::InvalidInput`] for a weak new one, or a store failure.
+    pub async fn change_password(
+        &self,
+        user_id: Uuid,
+        keep_family: Option<Uuid>,
+        current: SecretString,
+        new: SecretString,
+    ) -> Result<(), AuthError> {
+        let user = self.store.find_user_by_id(user_id).await?.ok_or(AuthError::InvalidCredentials)?;
+        let verified = self.passwords.verify(current, user.password_hash.clone()).await?;
+        if !verified.matches || user.disabled {
+            return Err(AuthError::InvalidCredentials);
+        }
+        check_new_password(new.expose_secret(), self.config.password_min_length, &user.username)?;
+        let hash = self.passwords.hash(new).await?;
+        self.store.set_password_hash(user_id, &hash).await?;
+        self.store.delete_user_families(user_id, keep_family).await?;
+        self.users.remove(&user_id);
+        tracing::info!(user.id = %user_id, "password changed");
+        Ok(())
+    }
+
+    /// Removes expired families and throttle windows.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn purge_expired(&self) -> Result<u64, AuthError> {
+        Ok(self.store.purge_expired(now()).await?)
+    }
+}

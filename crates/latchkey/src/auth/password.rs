@@ -1,0 +1,204 @@
+//! Passwords: Argon2id hashing off the async workers with bounded concurrency, equal-time
+//! verification for unknown users, and the policy for new passwords (NIST SP 800-63B-4).
+
+use std::sync::Arc;
+
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+
+use super::AuthError;
+use crate::config::Argon2Settings;
+
+/// The longest password accepted, in bytes.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// The longest username, in characters after NFKC.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// The result of checking a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// Whether the password matched.
+    pub matches: bool,
+    /// Whether the stored hash uses other parameters than the configured ones.
+    pub needs_rehash: bool,
+}
+
+/// Hashes and verifies passwords on the blocking pool, at most `permits` at a time.
+pub struct PasswordHasherPool {
+    params: Params,
+    permits: Arc<Semaphore>,
+    dummy_hash: String,
+}
+
+impl PasswordHasherPool {
+    /// A pool for `settings`, running at most `concurrency` hashes at once.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] when the parameters are refused by Argon2.
+    pub fn new(settings: Argon2Settings, concurrency: usize) -> Result<Self, AuthError> {
+        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+            .map_err(|e| AuthError::Internal(format!("argon2 parameters: {e}")))?;
+        let dummy_hash = hash_with(&params, b"latchkey dummy password for unknown users")?;
+        Ok(Self { params, permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy_hash })
+    }
+
+    /// Hashes `password` into a PHC string.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] when hashing fails.
+    pub async fn hash(&self, password: SecretString) -> Result<String, AuthError> {
+        let params = self.params.clone();
+        self.run(move || hash_with(&params, password.expose_secret().as_bytes())).await?
+    }
+
+    /// Checks `password` against `stored`; with no stored hash (unknown user) it checks
+    /// against a dummy hash so that the answer takes the same time.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] when the worker fails.
+    pub async fn verify(&self, password: SecretString, stored: Option<String>) -> Result<Verified, AuthError> {
+        let real = stored.is_some();
+        let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
+        let params = self.params.clone();
+        self.run(move || {
+            let Ok(parsed) = PasswordHash::new(&hash) else {
+                return Verified { matches: false, needs_rehash: false };
+            };
+            let matches = argon2().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok();
+            let needs_rehash = parsed.algorithm.as_str() != "argon2id"
+                || Params::try_from(&parsed).map_or(true, |p| {
+                    p.m_cost() != params.m_cost() || p.t_cost() != params.t_cost() || p.p_cost() != params.p_cost()
+                });
+            Verified { matches: matches && real, needs_rehash }
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
+        let _permit = self.permits.acquire().await.map_err(|e| AuthError::Internal(e.to_string()))?;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(work))
+            .await
+            .map_err(|e| AuthError::Internal(format!("password worker: {e}")))
+    }
+}
+
+fn argon2() -> Argon2<'static> {
+    Argon2::default()
+}
+
+fn hash_with(params: &Params, password: &[u8]) -> Result<String, AuthError> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password(password)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthError::Internal(format!("argon2: {e}")))
+}
+
+/// A username as displayed (NFKC) and as compared (case-folded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username {
+    /// The NFKC form, as registered.
+    pub display: String,
+    /// The case-insensitive key that uniqueness is checked on.
+    pub key: String,
+}
+
+/// Normalizes a username: NFKC, 1 to 64 characters, no whitespace or control characters.
+///
+/// # Errors
+/// [`AuthError::InvalidInput`] saying what is wrong.
+pub fn normalize_username(raw: &str) -> Result<Username, AuthError> {
+    let display: String = raw.nfkc().collect();
+    let count = display.chars().count();
+    if count == 0 || count > MAX_USERNAME_CHARS {
+        return Err(AuthError::InvalidInput(format!("username must be 1 to {MAX_USERNAME_CHARS} characters")));
+    }
+    if display.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AuthError::InvalidInput("username must not contain spaces or control characters".into()));
+    }
+    // Case folding after NFKC, then NFKC again: the key is stable under both.
+    let key = display.to_lowercase().nfkc().collect();
+    Ok(Username { display, key })
+}
+
+/// Checks a new password: at least `min_chars` characters, at most 1024 bytes, and not a
+/// common, breached or easily guessed one (zxcvbn's dictionaries, scored against the
+/// username too).
+///
+/// # Errors
+/// [`AuthError::InvalidInput`] saying what is wrong (never echoing the password).
+pub fn check_new_password(password: &str, min_chars: usize, username: &str) -> Result<(), AuthError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AuthError::InvalidInput(format!("password must be at most {MAX_PASSWORD_BYTES} bytes")));
+    }
+    if password.chars().count() < min_chars {
+        return Err(AuthError::InvalidInput(format!("password must be at least {min_chars} characters")));
+    }
+    // zxcvbn's cost grows with length; the first 100 characters decide whether it is guessable.
+    let head: String = password.chars().take(100).collect();
+    let score: u8 = zxcvbn::zxcvbn(&head, &[username]).score().into();
+    if score < 3 {
+        return Err(AuthError::InvalidInput(
+            "password is too common or too easy to guess; a few unrelated words make a good one".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> PasswordHasherPool {
+        PasswordHasherPool::new(Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 }, 2).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_only() {
+        let pool = pool();
+        let hash = pool.hash(SecretString::from("correct horse battery staple")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        let ok = pool.verify(SecretString::from("correct horse battery staple"), Some(hash.clone())).await.unwrap();
+        assert_eq!(ok, Verified { matches: true, needs_rehash: false });
+        let bad = pool.verify(SecretString::from("wrong horse battery staple"), Some(hash)).await.unwrap();
+        assert!(!bad.matches);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_never_matches_even_with_the_dummy_password() {
+        let pool = pool();
+        let v = pool.verify(SecretString::from("latchkey dummy password for unknown users"), None).await.unwrap();
+        assert!(!v.matches);
+    }
+
+    #[tokio::test]
+    async fn changed_parameters_ask_for_a_rehash() {
+        let old = pool().hash(SecretString::from("correct horse battery staple")).await.unwrap();
+        let stronger = PasswordHasherPool::new(Argon2Settings { memory_kib: 2048, iterations: 1, parallelism: 1 }, 1).unwrap();
+        let v = stronger.verify(SecretString::from("correct horse battery staple"), Some(old)).await.unwrap();
+        assert_eq!(v, Verified { matches: true, needs_rehash: true });
+    }
+
+    #[test]
+    fn usernames_are_nfkc_normalized_and_case_folded() {
+        let u = normalize_username("Ｍａｒｙ").unwrap();
+        assert_eq!(u.display, "Mary");
+        assert_eq!(u.key, "mary");
+        assert!(normalize_username("two words").is_err());
+        assert!(normalize_username("tab\there").is_err());
+        assert!(normalize_username("").is_err());
+        assert!(normalize_username(&"x".repeat(65)).is_err());
+        assert!(normalize_username(&"x".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn weak_or_short_passwords_are_refused() {
+        assert!(check_new_password("short", 15, "mary").is_err());
+        assert!(check_new_password("passwordpassword", 15, "mary").is_err());
+        assert!(check_new_password("aaaaaaaaaaaaaaaaaaaa", 15, "mary").is_err());
+        assert!(check_new_password(&"é".repeat(600), 15, "mary").is_err());
+        assert!(check_new_password("correct horse battery staple", 15, "mary").is_ok());
+    }
+}

@@ -1,0 +1,117 @@
+//! The command line: `serve`, `user create`, `keys list`, `keys rotate`.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use latchkey_guard::{Verifier, VerifierSettings};
+use secrecy::SecretString;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::auth::keys::generate_key;
+use crate::auth::{AuthService, Registration};
+use crate::config::{Config, SigningAlg};
+use crate::{Server, store};
+
+/// Latchkey: authentication and authorization server for web APIs.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user, reading the password from standard input.
+    Create {
+        /// The username.
+        #[arg(long)]
+        username: String,
+        /// A role to grant (repeatable), e.g. `--role admin`.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Optional email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input (required: passwords never go in arguments).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List the signing keys and their state.
+    List,
+    /// Make a new signing key current; old keys stay published until their tokens expire.
+    Rotate,
+}
+
+impl Cli {
+    /// Runs the chosen command with `config`.
+    ///
+    /// # Errors
+    /// Whatever stops the command, for `main` to print.
+    pub async fn run(self, config: Config) -> anyhow::Result<()> {
+        match self.command.unwrap_or(Command::Serve) {
+            Command::Serve => Server::start(config).await?.run_until_signal().await,
+            Command::User(UserCommand::Create { username, roles, email, password_stdin: _ }) => {
+                let mut password = String::new();
+                std::io::stdin().read_to_string(&mut password).context("reading the password from stdin")?;
+                let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
+                let auth = service(config).await?;
+                let user = auth.register(Registration { username, password, email, roles }).await?;
+                println!("created user {} ({}) with roles [{}]", user.username, user.id, user.roles.join(", "));
+                Ok(())
+            }
+            Command::Keys(KeysCommand::List) => {
+                let store = store::open(&config.database_url).await?;
+                for key in store.signing_keys().await? {
+                    let state = match key.retired_at {
+                        None => "current".to_owned(),
+                        Some(t) => format!("retired {}", t.format(&Rfc3339)?),
+                    };
+                    println!("{}  {:<5}  created {}  {state}", key.kid, key.alg, key.created_at.format(&Rfc3339)?);
+                }
+                Ok(())
+            }
+            Command::Keys(KeysCommand::Rotate) => {
+                if config.signing_alg == SigningAlg::HS256 {
+                    bail!("LATCHKEY_SIGNING_ALG=HS256 uses LATCHKEY_HS256_SECRET; change that secret to rotate");
+                }
+                let store = store::open(&config.database_url).await?;
+                let key = generate_key(config.signing_alg, OffsetDateTime::now_utc())?;
+                store.add_signing_key(&key).await?;
+                println!(
+                    "new signing key {} ({}); running servers switch to it within {} s",
+                    key.kid,
+                    key.alg,
+                    crate::server::KEY_RELOAD_INTERVAL.as_secs()
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn service(config: Config) -> anyhow::Result<AuthService> {
+    let config = Arc::new(config);
+    let store = store::open(&config.database_url).await?;
+    let verifier = Arc::new(Verifier::new(VerifierSettings::new(config.issuer.clone(), config.audience.clone())));
+    Ok(AuthService::new(store, config, verifier).await?)
+}

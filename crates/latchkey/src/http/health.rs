@@ -1,0 +1,27 @@
+//! `/healthz` (the process runs) and `/readyz` (the database answers).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::StoreError;
+
+/// `GET /healthz`: 200 while the process serves requests.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: 200 when the store answers within two seconds, else 503.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), state.auth.store().ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
+        Ok(Err(e)) => ApiError::from(StoreError::Unavailable(e.to_string())).into_response(),
+        Err(_) => ApiError::from(StoreError::Unavailable("ping timed out".into())).into_response(),
+    }
+}

@@ -1,0 +1,98 @@
+//! The HTTP surface: the router, its layers and the shared state.
+
+mod auth;
+pub mod error;
+mod extract;
+mod health;
+mod well_known;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use latchkey_guard::{CrossSiteCheck, SecurityHeaders, Verifier, security_headers};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::AuthService;
+use crate::config::Config;
+use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The domain service.
+    pub auth: Arc<AuthService>,
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The Origin / Fetch-Metadata check for cookie-authenticated routes.
+    pub csrf: Arc<CrossSiteCheck>,
+}
+
+impl FromRef<AppState> for Arc<Verifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.verifier().clone()
+    }
+}
+
+impl AppState {
+    /// State for `auth` under `config`.
+    #[must_use]
+    pub fn new(auth: Arc<AuthService>, config: Arc<Config>) -> Self {
+        let own_origin = url::Url::parse(&config.issuer).ok().map(|u| u.origin().ascii_serialization());
+        let csrf = Arc::new(CrossSiteCheck::new(own_origin, config.allowed_origins.clone()));
+        Self { auth, config, csrf }
+    }
+}
+
+/// The whole application router with its layers.
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let origins: Vec<HeaderValue> = config.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, HeaderName::from_static("x-csrf-token")])
+        .max_age(Duration::from_secs(600));
+    Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/logout-all", post(auth::logout_all))
+        .route("/auth/me", get(auth::me))
+        .route("/auth/sessions", get(auth::sessions))
+        .route("/auth/sessions/{id}", delete(auth::delete_session))
+        .route("/auth/password", post(auth::change_password))
+        .route("/.well-known/jwks.json", get(well_known::jwks))
+        .route("/.well-known/openid-configuration", get(well_known::openid_configuration))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(cors)
+        .layer(CatchPanicLayer::custom(|_| panic_response()))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(TraceLayer::new_for_http())
+        .layer(security_headers(SecurityHeaders::default()))
+}
+
+fn panic_response() -> Response {
+    tracing::error!("a request handler panicked");
+    latchkey_guard::Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "Internal error",
+        "something went wrong on our side",
+    )
+    .into_response()
+}

@@ -1,0 +1,39 @@
+//! The `latchkey` binary: parse the command line, set up logging, run, report errors.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use latchkey::Config;
+use latchkey::cli::Cli;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("latchkey: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = std::env::var("LATCHKEY_LOG").ok().or_else(|| std::env::var("RUST_LOG").ok());
+    let filter = EnvFilter::try_new(filter.as_deref().unwrap_or("info,tower_http=warn,sqlx=warn")).unwrap_or_default();
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("LATCHKEY_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        subscriber.json().init();
+    } else {
+        subscriber.init();
+    }
+    for variable in &config.unknown_variables {
+        tracing::warn!(variable, "unknown LATCHKEY_ variable ignored (a typo?)");
+    }
+    tracing::debug!(?config, "effective configuration");
+    match cli.run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Starting and stopping a server: store, keys, background jobs, listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use latchkey_guard::{Verifier, VerifierSettings};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::AuthService;
+use crate::config::Config;
+use crate::http::{AppState, router};
+use crate::store;
+
+/// How often signing keys are re-read from the store (a rotation made by the CLI or another
+/// instance is in use within this delay).
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+const PURGE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    serving: JoinHandle<std::io::Result<()>>,
+    jobs: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens the store, loads keys, binds `config.listen` and serves in the background.
+    ///
+    /// # Errors
+    /// When the store cannot be opened, keys cannot be loaded or the address cannot be bound.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let store = store::open(&config.database_url).await.context("opening the store")?;
+        let mut settings = VerifierSettings::new(config.issuer.clone(), config.audience.clone());
+        settings.leeway = config.token_leeway;
+        let verifier = Arc::new(Verifier::new(settings));
+        let auth = Arc::new(AuthService::new(store, config.clone(), verifier).await.context("loading keys")?);
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let (stop, mut stopped) = watch::channel(false);
+        let app = router(AppState::new(auth.clone(), config));
+        let serving = tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        let jobs = vec![spawn_key_reload(auth.clone()), spawn_purge(auth)];
+        tracing::info!(%addr, "latchkey listening");
+        Ok(Self { addr, stop, serving, jobs })
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and stops background jobs.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for job in &self.jobs {
+            job.abort();
+        }
+        let _ = self.serving.await;
+    }
+
+    /// Serves until the process gets Ctrl-C or SIGTERM.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+        Ok(())
+    }
+}
+
+fn spawn_key_reload(auth: Arc<AuthService>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = auth.reload_keys().await {
+                tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones");
+            }
+        }
+    })
+}
+
+fn spawn_purge(auth: Arc<AuthService>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PURGE_INTERVAL);
+        loop {
+            tick.tick().await;
+            match auth.purge_expired().await {
+                Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired records"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,219 @@
+//! Persistence: the [`Store`] trait, made of whole atomic operations, and its backends.
+//!
+//! The domain (`auth`) never reads and then writes: every method here is one atomic step in
+//! the database, so several server instances on one database stay correct.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use secrecy::SecretSlice;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::config::DatabaseUrl;
+
+/// A failure of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write (a taken username, a duplicate id).
+    #[error("conflict with an existing record")]
+    Conflict,
+    /// The database could not be reached or timed out.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The database answered something this version cannot understand.
+    #[error("the store returned corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// A SHA-256 digest of a token, the only form in which tokens are stored.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Stable id (UUIDv7, so ids sort by creation).
+    pub id: Uuid,
+    /// The name as registered (NFKC-normalized).
+    pub username: String,
+    /// The case-folded name that uniqueness is checked on.
+    pub username_key: String,
+    /// Optional email address.
+    pub email: Option<String>,
+    /// PHC string of the Argon2id hash; `None` for accounts without a password.
+    pub password_hash: Option<String>,
+    /// Roles, carried into access tokens.
+    pub roles: Vec<String>,
+    /// A disabled user can neither log in nor refresh.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A refresh family: one login's chain of refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyRecord {
+    /// Family id, also the access token's `sid`.
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Hash of the current refresh token.
+    pub current_hash: TokenHash,
+    /// Hash of the token it replaced, for the reuse interval.
+    pub previous_hash: Option<TokenHash>,
+    /// How many rotations happened (the current token's generation).
+    pub generation: u64,
+    /// When the current token was minted by a rotation.
+    pub rotated_at: Option<OffsetDateTime>,
+    /// When the current token expires.
+    pub token_expires_at: OffsetDateTime,
+    /// Absolute end of the family.
+    pub expires_at: OffsetDateTime,
+    /// Login time.
+    pub created_at: OffsetDateTime,
+    /// Last successful refresh (or login).
+    pub last_used_at: OffsetDateTime,
+    /// The browser's User-Agent at login.
+    pub user_agent: Option<String>,
+    /// The client address at login.
+    pub ip: Option<String>,
+}
+
+/// One rotation attempt, decided atomically by the store.
+#[derive(Debug, Clone)]
+pub struct RotateRequest {
+    /// The family named by the presented token.
+    pub family_id: Uuid,
+    /// Hash of the presented token.
+    pub presented: TokenHash,
+    /// Hash of the successor to install if the presented token is current.
+    pub successor: TokenHash,
+    /// The time of the request.
+    pub now: OffsetDateTime,
+    /// Expiry of the successor (already capped at the family's end).
+    pub successor_expires_at: OffsetDateTime,
+    /// How long the predecessor may still be answered with the current token.
+    pub reuse_interval: time::Duration,
+}
+
+/// What a rotation attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The presented token was current: the successor is installed.
+    Rotated(FamilyRecord),
+    /// The presented token is the immediate predecessor, within the reuse interval: the
+    /// current token is handed out again and nothing changes.
+    Reissued(FamilyRecord),
+    /// An older token was presented: the family has been deleted.
+    Reused {
+        /// The owner of the revoked family.
+        user_id: Uuid,
+    },
+    /// No such live family, or the presented token expired.
+    Invalid,
+}
+
+/// A signing key as stored. The private half is secret.
+pub struct SigningKeyRecord {
+    /// Key id (`kid`).
+    pub kid: String,
+    /// JOSE algorithm name.
+    pub alg: String,
+    /// PKCS#8 DER of the private key.
+    pub private_der: SecretSlice<u8>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// When a newer key replaced it as the signing key.
+    pub retired_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A failed-login counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleCount {
+    /// Failures in the current window.
+    pub failures: u32,
+    /// When the window closes.
+    pub window_ends_at: OffsetDateTime,
+}
+
+/// Everything Latchkey keeps. Every method is one atomic operation.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Inserts a user; [`StoreError::Conflict`] when the username key is taken.
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// The user with this case-folded username.
+    async fn find_user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// The user with this id.
+    async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+    /// Replaces a user's password hash; false when the user does not exist.
+    async fn set_password_hash(&self, id: Uuid, hash: &str) -> Result<bool, StoreError>;
+    /// Sets a user's roles; false when the user does not exist.
+    async fn set_roles(&self, id: Uuid, roles: &[String]) -> Result<bool, StoreError>;
+    /// How many users there are.
+    async fn count_users(&self) -> Result<u64, StoreError>;
+
+    /// Starts a refresh family.
+    async fn create_family(&self, family: &FamilyRecord) -> Result<(), StoreError>;
+    /// Rotates, re-issues or detects reuse, atomically (see [`RotateOutcome`]).
+    async fn rotate_refresh(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError>;
+    /// The live family with this id.
+    async fn find_family(&self, id: Uuid, now: OffsetDateTime) -> Result<Option<FamilyRecord>, StoreError>;
+    /// Deletes a family (of `user_id`, when given); true when one was deleted.
+    async fn delete_family(&self, id: Uuid, user_id: Option<Uuid>) -> Result<bool, StoreError>;
+    /// Deletes all of a user's families but `except`; returns how many.
+    async fn delete_user_families(&self, user_id: Uuid, except: Option<Uuid>) -> Result<u64, StoreError>;
+    /// A user's live families, newest first.
+    async fn list_families(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<FamilyRecord>, StoreError>;
+
+    /// Every stored signing key.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Adds a key and retires every other current key, in one transaction.
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    /// The named server secret; `candidate` is stored first if there is none, so concurrent
+    /// first starts agree on one value.
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// Counts one failed login for `key`, opening a new window when the last one closed.
+    async fn throttle_hit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<ThrottleCount, StoreError>;
+    /// The open window's counter for `key`.
+    async fn throttle_get(&self, key: &str, now: OffsetDateTime) -> Result<Option<ThrottleCount>, StoreError>;
+    /// Forgets `key`'s failures.
+    async fn throttle_clear(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Deletes expired families and throttle windows; returns how many rows went.
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// Opens the store named by `url`, creating its schema if needed.
+///
+/// # Errors
+/// [`StoreError::Unavailable`] when it cannot be opened.
+pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StoreError> {
+    match url.scheme() {
+        "sqlite" => Ok(Arc::new(sqlite::SqliteStore::open(url.expose()).await?)),
+        other => Err(StoreError::Unavailable(format!("the `{other}` backend is not available in this build"))),
+    }
+}
