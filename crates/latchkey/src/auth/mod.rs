@@ -75,8 +75,11 @@ pub struct AuthService {
     users: TtlCache<Uuid, Arc<UserRecord>>,
 }
 
+/// The current time at the stores' precision (milliseconds), so that what is returned at
+/// creation equals what is read back later.
 fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
 }
 
 fn seconds_until(t: OffsetDateTime, now: OffsetDateTime) -> u64 {

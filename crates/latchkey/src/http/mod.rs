@@ -55,12 +55,14 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let origins: Vec<HeaderValue> = config.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    let cors = CorsLayer::new()
+    let cors = (!origins.is_empty()).then(|| {
+        CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, HeaderName::from_static("x-csrf-token")])
-        .max_age(Duration::from_secs(600));
+        .max_age(Duration::from_secs(600))
+    });
     Router::new()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
@@ -79,7 +81,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(cors)
+        .layer(tower::util::option_layer(cors))
         .layer(CatchPanicLayer::custom(|_| panic_response()))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
         .layer(TraceLayer::new_for_http())
