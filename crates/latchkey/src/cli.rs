@@ -70,13 +70,33 @@ impl Cli {
     pub async fn run(self, config: Config) -> anyhow::Result<()> {
         match self.command.unwrap_or(Command::Serve) {
             Command::Serve => Server::start(config).await?.run_until_signal().await,
-            Command::User(UserCommand::Create { username, roles, email, password_stdin: _ }) => {
+            Command::User(UserCommand::Create {
+                username,
+                roles,
+                email,
+                password_stdin: _,
+            }) => {
                 let mut password = String::new();
-                std::io::stdin().read_to_string(&mut password).context("reading the password from stdin")?;
-                let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
+                std::io::stdin()
+                    .read_to_string(&mut password)
+                    .context("reading the password from stdin")?;
+                let password =
+                    SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
                 let auth = service(config).await?;
-                let user = auth.register(Registration { username, password, email, roles }).await?;
-                println!("created user {} ({}) with roles [{}]", user.username, user.id, user.roles.join(", "));
+                let user = auth
+                    .register(Registration {
+                        username,
+                        password,
+                        email,
+                        roles,
+                    })
+                    .await?;
+                println!(
+                    "created user {} ({}) with roles [{}]",
+                    user.username,
+                    user.id,
+                    user.roles.join(", ")
+                );
                 Ok(())
             }
             Command::Keys(KeysCommand::List) => {
@@ -86,13 +106,20 @@ impl Cli {
                         None => "current".to_owned(),
                         Some(t) => format!("retired {}", t.format(&Rfc3339)?),
                     };
-                    println!("{}  {:<5}  created {}  {state}", key.kid, key.alg, key.created_at.format(&Rfc3339)?);
+                    println!(
+                        "{}  {:<5}  created {}  {state}",
+                        key.kid,
+                        key.alg,
+                        key.created_at.format(&Rfc3339)?
+                    );
                 }
                 Ok(())
             }
             Command::Keys(KeysCommand::Rotate) => {
                 if config.signing_alg == SigningAlg::HS256 {
-                    bail!("LATCHKEY_SIGNING_ALG=HS256 uses LATCHKEY_HS256_SECRET; change that secret to rotate");
+                    bail!(
+                        "LATCHKEY_SIGNING_ALG=HS256 uses LATCHKEY_HS256_SECRET; change that secret to rotate"
+                    );
                 }
                 let store = store::open(&config.database_url).await?;
                 let key = generate_key(config.signing_alg, OffsetDateTime::now_utc())?;
@@ -112,6 +139,9 @@ impl Cli {
 async fn service(config: Config) -> anyhow::Result<AuthService> {
     let config = Arc::new(config);
     let store = store::open(&config.database_url).await?;
-    let verifier = Arc::new(Verifier::new(VerifierSettings::new(config.issuer.clone(), config.audience.clone())));
+    let verifier = Arc::new(Verifier::new(VerifierSettings::new(
+        config.issuer.clone(),
+        config.audience.clone(),
+    )));
     Ok(AuthService::new(store, config, verifier).await?)
 }

@@ -17,9 +17,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = std::env::var("LATCHKEY_LOG").ok().or_else(|| std::env::var("RUST_LOG").ok());
-    let filter = EnvFilter::try_new(filter.as_deref().unwrap_or("info,tower_http=warn,sqlx=warn")).unwrap_or_default();
-    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = std::env::var("LATCHKEY_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok());
+    let filter = EnvFilter::try_new(
+        filter
+            .as_deref()
+            .unwrap_or("info,tower_http=warn,sqlx=warn"),
+    )
+    .unwrap_or_default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("LATCHKEY_LOG_FORMAT").is_ok_and(|f| f == "json") {
         subscriber.json().init();
     } else {

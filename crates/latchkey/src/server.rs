@@ -35,25 +35,41 @@ impl Server {
     /// When the store cannot be opened, keys cannot be loaded or the address cannot be bound.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let config = Arc::new(config);
-        let store = store::open(&config.database_url).await.context("opening the store")?;
+        let store = store::open(&config.database_url)
+            .await
+            .context("opening the store")?;
         let mut settings = VerifierSettings::new(config.issuer.clone(), config.audience.clone());
         settings.leeway = config.token_leeway;
         let verifier = Arc::new(Verifier::new(settings));
-        let auth = Arc::new(AuthService::new(store, config.clone(), verifier).await.context("loading keys")?);
-        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let auth = Arc::new(
+            AuthService::new(store, config.clone(), verifier)
+                .await
+                .context("loading keys")?,
+        );
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
         let app = router(AppState::new(auth.clone(), config));
         let serving = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
         });
         let jobs = vec![spawn_key_reload(auth.clone()), spawn_purge(auth)];
         tracing::info!(%addr, "latchkey listening");
-        Ok(Self { addr, stop, serving, jobs })
+        Ok(Self {
+            addr,
+            stop,
+            serving,
+            jobs,
+        })
     }
 
     /// The bound address.

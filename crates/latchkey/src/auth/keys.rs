@@ -50,24 +50,41 @@ pub struct KeyRing {
 pub fn generate_key(alg: SigningAlg, now: OffsetDateTime) -> Result<SigningKeyRecord, AuthError> {
     let internal = |e: &dyn std::fmt::Display| AuthError::Internal(format!("key generation: {e}"));
     let der: Vec<u8> = match alg {
-        SigningAlg::EdDSA => {
-            Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new()).map_err(|e| internal(&e))?.as_ref().to_vec()
-        }
-        SigningAlg::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        SigningAlg::EdDSA => Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new())
             .map_err(|e| internal(&e))?
             .as_ref()
             .to_vec(),
+        SigningAlg::ES256 => {
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(|e| internal(&e))?
+                .as_ref()
+                .to_vec()
+        }
         SigningAlg::RS256 => {
-            let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|e| internal(&e))?;
-            let der: aws_lc_rs::encoding::Pkcs8V1Der<'static> = pair.as_der().map_err(|e| internal(&e))?;
+            let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                .map_err(|e| internal(&e))?;
+            let der: aws_lc_rs::encoding::Pkcs8V1Der<'static> =
+                pair.as_der().map_err(|e| internal(&e))?;
             der.as_ref().to_vec()
         }
-        SigningAlg::HS256 => return Err(AuthError::Internal("HS256 keys are configured, not generated".into())),
+        SigningAlg::HS256 => {
+            return Err(AuthError::Internal(
+                "HS256 keys are configured, not generated".into(),
+            ));
+        }
     };
     let key = encoding_key(alg.as_str(), &der)?;
     let jwk = Jwk::from_encoding_key(&key, jose_alg(alg)).map_err(|e| internal(&e))?;
-    let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|e| internal(&e))?;
-    Ok(SigningKeyRecord { kid, alg: alg.as_str().to_owned(), private_der: der.into(), created_at: now, retired_at: None })
+    let kid = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|e| internal(&e))?;
+    Ok(SigningKeyRecord {
+        kid,
+        alg: alg.as_str().to_owned(),
+        private_der: der.into(),
+        created_at: now,
+        retired_at: None,
+    })
 }
 
 fn jose_alg(alg: SigningAlg) -> Algorithm {
@@ -96,20 +113,32 @@ fn encoding_key(alg: &str, der: &[u8]) -> Result<EncodingKey, AuthError> {
             // jsonwebtoken wants PKCS#1 DER for RSA; its PEM reader unwraps PKCS#8.
             let body = base64::engine::general_purpose::STANDARD.encode(der);
             let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n");
-            EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| AuthError::Internal(format!("RSA key: {e}")))
+            EncodingKey::from_rsa_pem(pem.as_bytes())
+                .map_err(|e| AuthError::Internal(format!("RSA key: {e}")))
         }
-        other => Err(AuthError::Internal(format!("unknown key algorithm {other}"))),
+        other => Err(AuthError::Internal(format!(
+            "unknown key algorithm {other}"
+        ))),
     }
 }
 
 fn public_jwk(record: &SigningKeyRecord) -> Result<(Arc<Signer>, Jwk), AuthError> {
-    let alg = parse_alg(&record.alg).ok_or_else(|| AuthError::Internal(format!("unknown key algorithm {}", record.alg)))?;
+    let alg = parse_alg(&record.alg)
+        .ok_or_else(|| AuthError::Internal(format!("unknown key algorithm {}", record.alg)))?;
     let key = encoding_key(&record.alg, record.private_der.expose_secret())?;
-    let mut jwk = Jwk::from_encoding_key(&key, jose_alg(alg)).map_err(|e| AuthError::Internal(e.to_string()))?;
+    let mut jwk = Jwk::from_encoding_key(&key, jose_alg(alg))
+        .map_err(|e| AuthError::Internal(e.to_string()))?;
     jwk.common.key_id = Some(record.kid.clone());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
     jwk.common.key_algorithm = Some(KeyAlgorithm::from(jose_alg(alg)));
-    Ok((Arc::new(Signer { kid: record.kid.clone(), alg: jose_alg(alg), key }), jwk))
+    Ok((
+        Arc::new(Signer {
+            kid: record.kid.clone(),
+            alg: jose_alg(alg),
+            key,
+        }),
+        jwk,
+    ))
 }
 
 impl KeyRing {
@@ -125,8 +154,22 @@ impl KeyRing {
         publish_for: time::Duration,
         verifier: Arc<Verifier>,
     ) -> Result<Self, AuthError> {
-        let published = Self::build(store, alg, hs256_secret.as_ref(), publish_for, &verifier, true).await?;
-        Ok(Self { alg, hs256_secret, publish_for, verifier, state: RwLock::new(Arc::new(published)) })
+        let published = Self::build(
+            store,
+            alg,
+            hs256_secret.as_ref(),
+            publish_for,
+            &verifier,
+            true,
+        )
+        .await?;
+        Ok(Self {
+            alg,
+            hs256_secret,
+            publish_for,
+            verifier,
+            state: RwLock::new(Arc::new(published)),
+        })
     }
 
     /// Re-reads the keys from the store (after a rotation made elsewhere).
@@ -134,7 +177,15 @@ impl KeyRing {
     /// # Errors
     /// A store failure; the previous keys stay in use.
     pub async fn reload(&self, store: &dyn Store) -> Result<(), AuthError> {
-        let published = Self::build(store, self.alg, self.hs256_secret.as_ref(), self.publish_for, &self.verifier, false).await?;
+        let published = Self::build(
+            store,
+            self.alg,
+            self.hs256_secret.as_ref(),
+            self.publish_for,
+            &self.verifier,
+            false,
+        )
+        .await?;
         *self.state.write() = Arc::new(published);
         Ok(())
     }
@@ -150,7 +201,9 @@ impl KeyRing {
         let now = OffsetDateTime::now_utc();
         let mut records = store.signing_keys().await?;
         let wanted = alg.as_str();
-        let has_current = records.iter().any(|k| k.retired_at.is_none() && k.alg == wanted);
+        let has_current = records
+            .iter()
+            .any(|k| k.retired_at.is_none() && k.alg == wanted);
         if alg != SigningAlg::HS256 && !has_current && create {
             store.add_signing_key(&generate_key(alg, now)?).await?;
             records = store.signing_keys().await?;
@@ -168,15 +221,24 @@ impl KeyRing {
             }
             jwks.keys.push(jwk);
         }
-        verifier.replace_keys(&jwks).map_err(|e| AuthError::Internal(e.to_string()))?;
+        verifier
+            .replace_keys(&jwks)
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
         if let Some(secret) = hs256_secret {
             let signer_key = hs256_signer(secret);
             verifier.add_hmac_key(&signer_key.kid, secret.expose_secret().as_bytes());
             signer = Some(Arc::new(signer_key));
         }
-        let signer = signer.ok_or_else(|| AuthError::Internal("no current signing key in the store".into()))?;
-        let jwks_json: Arc<[u8]> = serde_json::to_vec(&jwks).map_err(|e| AuthError::Internal(e.to_string()))?.into();
-        Ok(Published { signer, jwks, jwks_json })
+        let signer = signer
+            .ok_or_else(|| AuthError::Internal("no current signing key in the store".into()))?;
+        let jwks_json: Arc<[u8]> = serde_json::to_vec(&jwks)
+            .map_err(|e| AuthError::Internal(e.to_string()))?
+            .into();
+        Ok(Published {
+            signer,
+            jwks,
+            jwks_json,
+        })
     }
 
     /// Signs `claims` as an RFC 9068 access token with the current key.
@@ -188,7 +250,8 @@ impl KeyRing {
         let mut header = Header::new(signer.alg);
         header.typ = Some("at+jwt".into());
         header.kid = Some(signer.kid.clone());
-        jsonwebtoken::encode(&header, claims, &signer.key).map_err(|e| AuthError::Internal(format!("signing: {e}")))
+        jsonwebtoken::encode(&header, claims, &signer.key)
+            .map_err(|e| AuthError::Internal(format!("signing: {e}")))
     }
 
     /// The published key set, serialized.
@@ -212,8 +275,15 @@ impl KeyRing {
 
 fn hs256_signer(secret: &SecretString) -> Signer {
     let digest = Sha256::digest(secret.expose_secret().as_bytes());
-    let kid = format!("hs256-{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..9]));
-    Signer { kid, alg: Algorithm::HS256, key: EncodingKey::from_secret(secret.expose_secret().as_bytes()) }
+    let kid = format!(
+        "hs256-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..9])
+    );
+    Signer {
+        kid,
+        alg: Algorithm::HS256,
+        key: EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ pub mod refresh;
 use std::sync::Arc;
 use std::time::Instant;
 
-use latchkey_guard::{AccessClaims, TtlCache, Verifier};
 use latchkey_guard::jsonwebtoken::jwk::JwkSet;
+use latchkey_guard::{AccessClaims, TtlCache, Verifier};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -79,7 +79,8 @@ pub struct AuthService {
 /// creation equals what is read back later.
 fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t)
 }
 
 fn seconds_until(t: OffsetDateTime, now: OffsetDateTime) -> u64 {
@@ -95,16 +96,36 @@ impl AuthService {
     ///
     /// # Errors
     /// A store failure or bad key material.
-    pub async fn new(store: Arc<dyn Store>, config: Arc<Config>, verifier: Arc<Verifier>) -> Result<Self, AuthError> {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        verifier: Arc<Verifier>,
+    ) -> Result<Self, AuthError> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let passwords = PasswordHasherPool::new(config.argon2, cores)?;
         let publish_for = to_time(config.access_token_ttl + config.token_leeway);
-        let keys = KeyRing::load(&*store, config.signing_alg, config.hs256_secret.clone(), publish_for, verifier.clone()).await?;
+        let keys = KeyRing::load(
+            &*store,
+            config.signing_alg,
+            config.hs256_secret.clone(),
+            publish_for,
+            verifier.clone(),
+        )
+        .await?;
         let mut candidate = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut candidate).map_err(|e| AuthError::Internal(format!("randomness: {e}")))?;
+        aws_lc_rs::rand::fill(&mut candidate)
+            .map_err(|e| AuthError::Internal(format!("randomness: {e}")))?;
         let refresh_key = store.server_secret(REFRESH_KEY_NAME, &candidate).await?;
         let codec = RefreshCodec::new(&refresh_key);
-        Ok(Self { store, config, passwords, keys, codec, verifier, users: TtlCache::new(10_000) })
+        Ok(Self {
+            store,
+            config,
+            passwords,
+            keys,
+            codec,
+            verifier,
+            users: TtlCache::new(10_000),
+        })
     }
 
     /// The store.
@@ -145,13 +166,23 @@ impl AuthService {
     /// [`AuthError::InvalidInput`], [`AuthError::UsernameTaken`], or a store failure.
     pub async fn register(&self, input: Registration) -> Result<UserRecord, AuthError> {
         let username = normalize_username(&input.username)?;
-        let email = match input.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()) {
+        let email = match input
+            .email
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty())
+        {
             Some(e) if e.len() > 254 || !e.contains('@') || e.chars().any(char::is_whitespace) => {
-                return Err(AuthError::InvalidInput("email is not a valid address".into()));
+                return Err(AuthError::InvalidInput(
+                    "email is not a valid address".into(),
+                ));
             }
             other => other,
         };
-        check_new_password(input.password.expose_secret(), self.config.password_min_length, &username.display)?;
+        check_new_password(
+            input.password.expose_secret(),
+            self.config.password_min_length,
+            &username.display,
+        )?;
         let password_hash = self.passwords.hash(input.password).await?;
         let user = UserRecord {
             id: Uuid::now_v7(),
@@ -176,7 +207,12 @@ impl AuthService {
     /// [`AuthError::InvalidCredentials`] (unknown user, wrong password, disabled: one answer),
     /// [`AuthError::TooManyAttempts`], or a store failure.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, username: &str, password: SecretString, client: ClientInfo) -> Result<Issued, AuthError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: SecretString,
+        client: ClientInfo,
+    ) -> Result<Issued, AuthError> {
         let started = now();
         let key = normalize_username(username).map(|u| u.key).ok();
         let account_key = key.as_ref().map(|k| format!("user:{k}"));
@@ -187,14 +223,18 @@ impl AuthService {
             if let Some(count) = self.store.throttle_get(k, started).await? {
                 account_failures = count.failures;
                 if count.failures >= throttle.max_failures_per_account {
-                    return Err(AuthError::TooManyAttempts { retry_after: seconds_until(count.window_ends_at, started).max(1) });
+                    return Err(AuthError::TooManyAttempts {
+                        retry_after: seconds_until(count.window_ends_at, started).max(1),
+                    });
                 }
             }
         }
         if let Some(k) = &ip_key {
             if let Some(count) = self.store.throttle_get(k, started).await? {
                 if count.failures >= throttle.max_failures_per_ip {
-                    return Err(AuthError::TooManyAttempts { retry_after: seconds_until(count.window_ends_at, started).max(1) });
+                    return Err(AuthError::TooManyAttempts {
+                        retry_after: seconds_until(count.window_ends_at, started).max(1),
+                    });
                 }
             }
         }
@@ -228,7 +268,11 @@ impl AuthService {
         self.start_family(Arc::new(user), client).await
     }
 
-    async fn start_family(&self, user: Arc<UserRecord>, client: ClientInfo) -> Result<Issued, AuthError> {
+    async fn start_family(
+        &self,
+        user: Arc<UserRecord>,
+        client: ClientInfo,
+    ) -> Result<Issued, AuthError> {
         let now = now();
         let family_id = Uuid::new_v4();
         let (token, hash) = self.codec.mint(family_id, 0);
@@ -291,9 +335,14 @@ impl AuthService {
     /// [`AuthError::InvalidRefreshToken`], [`AuthError::RefreshTokenReused`], or a store failure.
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, token: &str) -> Result<Issued, AuthError> {
-        let parsed = self.codec.parse(token).ok_or(AuthError::InvalidRefreshToken)?;
+        let parsed = self
+            .codec
+            .parse(token)
+            .ok_or(AuthError::InvalidRefreshToken)?;
         let now = now();
-        let (_, successor) = self.codec.mint(parsed.family_id, parsed.generation.saturating_add(1));
+        let (_, successor) = self
+            .codec
+            .mint(parsed.family_id, parsed.generation.saturating_add(1));
         let request = RotateRequest {
             family_id: parsed.family_id,
             presented: hash_token(token),
@@ -317,7 +366,8 @@ impl AuthService {
                 return Err(AuthError::InvalidRefreshToken);
             }
         };
-        self.users.insert(user.id, user.clone(), Instant::now() + USER_CACHE_TTL);
+        self.users
+            .insert(user.id, user.clone(), Instant::now() + USER_CACHE_TTL);
         let (current, _) = self.codec.mint(family.id, family.generation);
         self.issue(user, family.id, current, family.token_expires_at, now)
     }
@@ -349,8 +399,14 @@ impl AuthService {
         if let Some(user) = self.users.get(&user_id) {
             return Ok(user);
         }
-        let user = Arc::new(self.store.find_user_by_id(user_id).await?.ok_or(AuthError::NotFound)?);
-        self.users.insert(user_id, user.clone(), Instant::now() + USER_CACHE_TTL);
+        let user = Arc::new(
+            self.store
+                .find_user_by_id(user_id)
+                .await?
+                .ok_or(AuthError::NotFound)?,
+        );
+        self.users
+            .insert(user_id, user.clone(), Instant::now() + USER_CACHE_TTL);
         Ok(user)
     }
 
@@ -367,7 +423,11 @@ impl AuthService {
     /// # Errors
     /// [`AuthError::NotFound`] when the user has no such login, or a store failure.
     pub async fn delete_session(&self, user_id: Uuid, family_id: Uuid) -> Result<(), AuthError> {
-        if self.store.delete_family(family_id, Some(user_id)).await? { Ok(()) } else { Err(AuthError::NotFound) }
+        if self.store.delete_family(family_id, Some(user_id)).await? {
+            Ok(())
+        } else {
+            Err(AuthError::NotFound)
+        }
     }
 
     /// Changes the password and ends every other login of the user.
@@ -382,15 +442,28 @@ impl AuthService {
         current: SecretString,
         new: SecretString,
     ) -> Result<(), AuthError> {
-        let user = self.store.find_user_by_id(user_id).await?.ok_or(AuthError::InvalidCredentials)?;
-        let verified = self.passwords.verify(current, user.password_hash.clone()).await?;
+        let user = self
+            .store
+            .find_user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::InvalidCredentials)?;
+        let verified = self
+            .passwords
+            .verify(current, user.password_hash.clone())
+            .await?;
         if !verified.matches || user.disabled {
             return Err(AuthError::InvalidCredentials);
         }
-        check_new_password(new.expose_secret(), self.config.password_min_length, &user.username)?;
+        check_new_password(
+            new.expose_secret(),
+            self.config.password_min_length,
+            &user.username,
+        )?;
         let hash = self.passwords.hash(new).await?;
         self.store.set_password_hash(user_id, &hash).await?;
-        self.store.delete_user_families(user_id, keep_family).await?;
+        self.store
+            .delete_user_families(user_id, keep_family)
+            .await?;
         self.users.remove(&user_id);
         tracing::info!(user.id = %user_id, "password changed");
         Ok(())

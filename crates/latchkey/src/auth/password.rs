@@ -38,10 +38,19 @@ impl PasswordHasherPool {
     /// # Errors
     /// [`AuthError::Internal`] when the parameters are refused by Argon2.
     pub fn new(settings: Argon2Settings, concurrency: usize) -> Result<Self, AuthError> {
-        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
-            .map_err(|e| AuthError::Internal(format!("argon2 parameters: {e}")))?;
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| AuthError::Internal(format!("argon2 parameters: {e}")))?;
         let dummy_hash = hash_with(&params, b"latchkey dummy password for unknown users")?;
-        Ok(Self { params, permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy_hash })
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy_hash,
+        })
     }
 
     /// Hashes `password` into a PHC string.
@@ -50,7 +59,8 @@ impl PasswordHasherPool {
     /// [`AuthError::Internal`] when hashing fails.
     pub async fn hash(&self, password: SecretString) -> Result<String, AuthError> {
         let params = self.params.clone();
-        self.run(move || hash_with(&params, password.expose_secret().as_bytes())).await?
+        self.run(move || hash_with(&params, password.expose_secret().as_bytes()))
+            .await?
     }
 
     /// Checks `password` against `stored`; with no stored hash (unknown user) it checks
@@ -58,26 +68,47 @@ impl PasswordHasherPool {
     ///
     /// # Errors
     /// [`AuthError::Internal`] when the worker fails.
-    pub async fn verify(&self, password: SecretString, stored: Option<String>) -> Result<Verified, AuthError> {
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+    ) -> Result<Verified, AuthError> {
         let real = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
         let params = self.params.clone();
         self.run(move || {
             let Ok(parsed) = PasswordHash::new(&hash) else {
-                return Verified { matches: false, needs_rehash: false };
+                return Verified {
+                    matches: false,
+                    needs_rehash: false,
+                };
             };
-            let matches = argon2().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok();
+            let matches = argon2()
+                .verify_password(password.expose_secret().as_bytes(), &parsed)
+                .is_ok();
             let needs_rehash = parsed.algorithm.as_str() != "argon2id"
                 || Params::try_from(&parsed).map_or(true, |p| {
-                    p.m_cost() != params.m_cost() || p.t_cost() != params.t_cost() || p.p_cost() != params.p_cost()
+                    p.m_cost() != params.m_cost()
+                        || p.t_cost() != params.t_cost()
+                        || p.p_cost() != params.p_cost()
                 });
-            Verified { matches: matches && real, needs_rehash }
+            Verified {
+                matches: matches && real,
+                needs_rehash,
+            }
         })
         .await
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
-        let _permit = self.permits.acquire().await.map_err(|e| AuthError::Internal(e.to_string()))?;
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(work))
             .await
@@ -113,10 +144,14 @@ pub fn normalize_username(raw: &str) -> Result<Username, AuthError> {
     let display: String = raw.nfkc().collect();
     let count = display.chars().count();
     if count == 0 || count > MAX_USERNAME_CHARS {
-        return Err(AuthError::InvalidInput(format!("username must be 1 to {MAX_USERNAME_CHARS} characters")));
+        return Err(AuthError::InvalidInput(format!(
+            "username must be 1 to {MAX_USERNAME_CHARS} characters"
+        )));
     }
     if display.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(AuthError::InvalidInput("username must not contain spaces or control characters".into()));
+        return Err(AuthError::InvalidInput(
+            "username must not contain spaces or control characters".into(),
+        ));
     }
     // Case folding after NFKC, then NFKC again: the key is stable under both.
     let key = display.to_lowercase().nfkc().collect();
@@ -129,19 +164,28 @@ pub fn normalize_username(raw: &str) -> Result<Username, AuthError> {
 ///
 /// # Errors
 /// [`AuthError::InvalidInput`] saying what is wrong (never echoing the password).
-pub fn check_new_password(password: &str, min_chars: usize, username: &str) -> Result<(), AuthError> {
+pub fn check_new_password(
+    password: &str,
+    min_chars: usize,
+    username: &str,
+) -> Result<(), AuthError> {
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(AuthError::InvalidInput(format!("password must be at most {MAX_PASSWORD_BYTES} bytes")));
+        return Err(AuthError::InvalidInput(format!(
+            "password must be at most {MAX_PASSWORD_BYTES} bytes"
+        )));
     }
     if password.chars().count() < min_chars {
-        return Err(AuthError::InvalidInput(format!("password must be at least {min_chars} characters")));
+        return Err(AuthError::InvalidInput(format!(
+            "password must be at least {min_chars} characters"
+        )));
     }
     // zxcvbn's cost grows with length; the first 100 characters decide whether it is guessable.
     let head: String = password.chars().take(100).collect();
     let score: u8 = zxcvbn::zxcvbn(&head, &[username]).score().into();
     if score < 3 {
         return Err(AuthError::InvalidInput(
-            "password is too common or too easy to guess; a few unrelated words make a good one".into(),
+            "password is too common or too easy to guess; a few unrelated words make a good one"
+                .into(),
         ));
     }
     Ok(())
@@ -152,33 +196,88 @@ mod tests {
     use super::*;
 
     fn pool() -> PasswordHasherPool {
-        PasswordHasherPool::new(Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 }, 2).unwrap()
+        PasswordHasherPool::new(
+            Argon2Settings {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            2,
+        )
+        .unwrap()
     }
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
         let pool = pool();
-        let hash = pool.hash(SecretString::from("correct horse battery staple")).await.unwrap();
+        let hash = pool
+            .hash(SecretString::from("correct horse battery staple"))
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
-        let ok = pool.verify(SecretString::from("correct horse battery staple"), Some(hash.clone())).await.unwrap();
-        assert_eq!(ok, Verified { matches: true, needs_rehash: false });
-        let bad = pool.verify(SecretString::from("wrong horse battery staple"), Some(hash)).await.unwrap();
+        let ok = pool
+            .verify(
+                SecretString::from("correct horse battery staple"),
+                Some(hash.clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            ok,
+            Verified {
+                matches: true,
+                needs_rehash: false
+            }
+        );
+        let bad = pool
+            .verify(SecretString::from("wrong horse battery staple"), Some(hash))
+            .await
+            .unwrap();
         assert!(!bad.matches);
     }
 
     #[tokio::test]
     async fn an_unknown_user_never_matches_even_with_the_dummy_password() {
         let pool = pool();
-        let v = pool.verify(SecretString::from("latchkey dummy password for unknown users"), None).await.unwrap();
+        let v = pool
+            .verify(
+                SecretString::from("latchkey dummy password for unknown users"),
+                None,
+            )
+            .await
+            .unwrap();
         assert!(!v.matches);
     }
 
     #[tokio::test]
     async fn changed_parameters_ask_for_a_rehash() {
-        let old = pool().hash(SecretString::from("correct horse battery staple")).await.unwrap();
-        let stronger = PasswordHasherPool::new(Argon2Settings { memory_kib: 2048, iterations: 1, parallelism: 1 }, 1).unwrap();
-        let v = stronger.verify(SecretString::from("correct horse battery staple"), Some(old)).await.unwrap();
-        assert_eq!(v, Verified { matches: true, needs_rehash: true });
+        let old = pool()
+            .hash(SecretString::from("correct horse battery staple"))
+            .await
+            .unwrap();
+        let stronger = PasswordHasherPool::new(
+            Argon2Settings {
+                memory_kib: 2048,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+        )
+        .unwrap();
+        let v = stronger
+            .verify(
+                SecretString::from("correct horse battery staple"),
+                Some(old),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Verified {
+                matches: true,
+                needs_rehash: true
+            }
+        );
     }
 
     #[test]

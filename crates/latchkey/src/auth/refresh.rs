@@ -80,7 +80,10 @@ impl RefreshCodec {
         mac.update(family_id.as_bytes());
         mac.update(&generation.to_be_bytes());
         mac.verify_slice(tag).ok()?;
-        Some(ParsedRefresh { family_id, generation })
+        Some(ParsedRefresh {
+            family_id,
+            generation,
+        })
     }
 }
 
@@ -99,7 +102,13 @@ mod tests {
         let codec = RefreshCodec::new(&[7; 32]);
         let family = Uuid::new_v4();
         let (token, hash) = codec.mint(family, 3);
-        assert_eq!(codec.parse(&token), Some(ParsedRefresh { family_id: family, generation: 3 }));
+        assert_eq!(
+            codec.parse(&token),
+            Some(ParsedRefresh {
+                family_id: family,
+                generation: 3
+            })
+        );
         assert_eq!(hash, hash_token(&token));
         assert_eq!(codec.mint(family, 3).0, token, "minting is deterministic");
         assert_ne!(codec.mint(family, 4).0, token);

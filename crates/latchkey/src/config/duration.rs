@@ -8,9 +8,13 @@ use std::time::Duration;
 /// A message saying what is expected.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 30s, 10m, 12h or 7d"))?;
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 30s, 10m, 12h or 7d"))?;
     let seconds = match unit {
         "s" => Some(number),
         "m" => number.checked_mul(60),
@@ -49,7 +53,15 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        for bad in ["", "10", "m", "-1m", "1.5h", "10 minutes", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "10",
+            "m",
+            "-1m",
+            "1.5h",
+            "10 minutes",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -26,7 +26,10 @@ pub struct ConfigError {
 }
 
 fn err(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError { variable, message: message.into() }
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
 }
 
 /// The access-token signing algorithm.
@@ -243,10 +246,16 @@ impl Vars<'_> {
         parse_duration(self.get(name).unwrap_or(default)).map_err(|m| err(name, m))
     }
 
-    fn number<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
+    fn number<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| err(name, format!("`{v}` is not a whole number"))),
+            Some(v) => v
+                .parse()
+                .map_err(|_| err(name, format!("`{v}` is not a whole number"))),
         }
     }
 
@@ -261,7 +270,13 @@ impl Vars<'_> {
 
     fn list(&self, name: &str) -> Vec<String> {
         self.get(name)
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -279,7 +294,9 @@ impl Config {
             Err(e) if e.not_found() => {}
             Err(e) => return Err(err("LATCHKEY_*", format!(".env could not be read: {e}"))),
         }
-        let vars: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("LATCHKEY_")).collect();
+        let vars: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("LATCHKEY_"))
+            .collect();
         Self::from_env_map(&vars)
     }
 
@@ -290,43 +307,75 @@ impl Config {
     pub fn from_env_map(map: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let vars = Vars(map);
         let listen_text = vars.get("LATCHKEY_LISTEN").unwrap_or("127.0.0.1:8080");
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| err("LATCHKEY_LISTEN", format!("`{listen_text}` is not an address like 127.0.0.1:8080")))?;
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            err(
+                "LATCHKEY_LISTEN",
+                format!("`{listen_text}` is not an address like 127.0.0.1:8080"),
+            )
+        })?;
 
-        let database_url = DatabaseUrl::new(vars.get("LATCHKEY_DATABASE_URL").unwrap_or("sqlite://latchkey.db"));
+        let database_url = DatabaseUrl::new(
+            vars.get("LATCHKEY_DATABASE_URL")
+                .unwrap_or("sqlite://latchkey.db"),
+        );
         match database_url.scheme() {
             "sqlite" | "mongodb" | "mongodb+srv" => {}
-            _ => return Err(err("LATCHKEY_DATABASE_URL", "must start with sqlite:// or mongodb://")),
+            _ => {
+                return Err(err(
+                    "LATCHKEY_DATABASE_URL",
+                    "must start with sqlite:// or mongodb://",
+                ));
+            }
         }
 
         let issuer = match vars.get("LATCHKEY_ISSUER") {
             Some(v) => {
-                let url = Url::parse(v).map_err(|_| err("LATCHKEY_ISSUER", format!("`{v}` is not a URL")))?;
-                if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
-                    return Err(err("LATCHKEY_ISSUER", "must be an http(s) URL without query or fragment"));
+                let url = Url::parse(v)
+                    .map_err(|_| err("LATCHKEY_ISSUER", format!("`{v}` is not a URL")))?;
+                if !matches!(url.scheme(), "http" | "https")
+                    || url.query().is_some()
+                    || url.fragment().is_some()
+                {
+                    return Err(err(
+                        "LATCHKEY_ISSUER",
+                        "must be an http(s) URL without query or fragment",
+                    ));
                 }
                 v.trim_end_matches('/').to_owned()
             }
             None => format!("http://{listen}"),
         };
-        let audience = vars.get("LATCHKEY_AUDIENCE").map_or_else(|| issuer.clone(), str::to_owned);
+        let audience = vars
+            .get("LATCHKEY_AUDIENCE")
+            .map_or_else(|| issuer.clone(), str::to_owned);
 
         let access_token_ttl = vars.duration("LATCHKEY_ACCESS_TOKEN_TTL", "10m")?;
         if !(60..=3_600).contains(&access_token_ttl.as_secs()) {
-            return Err(err("LATCHKEY_ACCESS_TOKEN_TTL", "must be between 1m and 60m"));
+            return Err(err(
+                "LATCHKEY_ACCESS_TOKEN_TTL",
+                "must be between 1m and 60m",
+            ));
         }
         let refresh_token_ttl = vars.duration("LATCHKEY_REFRESH_TOKEN_TTL", "1d")?;
         if refresh_token_ttl <= access_token_ttl {
-            return Err(err("LATCHKEY_REFRESH_TOKEN_TTL", "must be longer than LATCHKEY_ACCESS_TOKEN_TTL"));
+            return Err(err(
+                "LATCHKEY_REFRESH_TOKEN_TTL",
+                "must be longer than LATCHKEY_ACCESS_TOKEN_TTL",
+            ));
         }
         let session_max_lifetime = vars.duration("LATCHKEY_SESSION_MAX_LIFETIME", "30d")?;
         if session_max_lifetime < refresh_token_ttl {
-            return Err(err("LATCHKEY_SESSION_MAX_LIFETIME", "must not be shorter than LATCHKEY_REFRESH_TOKEN_TTL"));
+            return Err(err(
+                "LATCHKEY_SESSION_MAX_LIFETIME",
+                "must not be shorter than LATCHKEY_REFRESH_TOKEN_TTL",
+            ));
         }
         let refresh_reuse_interval = vars.duration("LATCHKEY_REFRESH_REUSE_INTERVAL", "10s")?;
         if refresh_reuse_interval.as_secs() > 300 || refresh_reuse_interval >= refresh_token_ttl {
-            return Err(err("LATCHKEY_REFRESH_REUSE_INTERVAL", "must be at most 5m and shorter than the refresh lifetime"));
+            return Err(err(
+                "LATCHKEY_REFRESH_REUSE_INTERVAL",
+                "must be at most 5m and shorter than the refresh lifetime",
+            ));
         }
         let token_leeway = vars.duration("LATCHKEY_TOKEN_LEEWAY", "30s")?;
         if token_leeway.as_secs() > 300 {
@@ -334,32 +383,71 @@ impl Config {
         }
 
         let cookie_secure = vars.boolean("LATCHKEY_COOKIE_SECURE", true)?;
-        let cookie_same_site = match vars.get("LATCHKEY_COOKIE_SAMESITE").map(str::to_ascii_lowercase).as_deref() {
+        let cookie_same_site = match vars
+            .get("LATCHKEY_COOKIE_SAMESITE")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("strict") => SameSite::Strict,
             Some("lax") => SameSite::Lax,
             Some("none") if cookie_secure => SameSite::None,
-            Some("none") => return Err(err("LATCHKEY_COOKIE_SAMESITE", "None requires LATCHKEY_COOKIE_SECURE=true")),
-            Some(v) => return Err(err("LATCHKEY_COOKIE_SAMESITE", format!("`{v}` is not Strict, Lax or None"))),
+            Some("none") => {
+                return Err(err(
+                    "LATCHKEY_COOKIE_SAMESITE",
+                    "None requires LATCHKEY_COOKIE_SECURE=true",
+                ));
+            }
+            Some(v) => {
+                return Err(err(
+                    "LATCHKEY_COOKIE_SAMESITE",
+                    format!("`{v}` is not Strict, Lax or None"),
+                ));
+            }
         };
-        let default_cookie = if cookie_secure { "__Secure-refresh_token" } else { "refresh_token" };
-        let refresh_cookie_name = vars.get("LATCHKEY_REFRESH_COOKIE_NAME").unwrap_or(default_cookie).to_owned();
-        if !refresh_cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-            return Err(err("LATCHKEY_REFRESH_COOKIE_NAME", "may hold only letters, digits, `-`, `_` and `.`"));
+        let default_cookie = if cookie_secure {
+            "__Secure-refresh_token"
+        } else {
+            "refresh_token"
+        };
+        let refresh_cookie_name = vars
+            .get("LATCHKEY_REFRESH_COOKIE_NAME")
+            .unwrap_or(default_cookie)
+            .to_owned();
+        if !refresh_cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(err(
+                "LATCHKEY_REFRESH_COOKIE_NAME",
+                "may hold only letters, digits, `-`, `_` and `.`",
+            ));
         }
         if refresh_cookie_name.starts_with("__Host-") {
-            return Err(err("LATCHKEY_REFRESH_COOKIE_NAME", "`__Host-` cookies need Path=/, but the refresh cookie uses Path=/auth"));
+            return Err(err(
+                "LATCHKEY_REFRESH_COOKIE_NAME",
+                "`__Host-` cookies need Path=/, but the refresh cookie uses Path=/auth",
+            ));
         }
         if refresh_cookie_name.starts_with("__Secure-") && !cookie_secure {
-            return Err(err("LATCHKEY_REFRESH_COOKIE_NAME", "`__Secure-` cookies need LATCHKEY_COOKIE_SECURE=true"));
+            return Err(err(
+                "LATCHKEY_REFRESH_COOKIE_NAME",
+                "`__Secure-` cookies need LATCHKEY_COOKIE_SECURE=true",
+            ));
         }
 
         let allowed_origins = vars.list("LATCHKEY_ALLOWED_ORIGINS");
         for origin in &allowed_origins {
             let ok = Url::parse(origin).is_ok_and(|u| {
-                matches!(u.scheme(), "http" | "https") && u.path() == "/" && u.query().is_none() && !origin.ends_with('/')
+                matches!(u.scheme(), "http" | "https")
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && !origin.ends_with('/')
             });
             if !ok {
-                return Err(err("LATCHKEY_ALLOWED_ORIGINS", format!("`{origin}` is not an origin like https://app.example.com")));
+                return Err(err(
+                    "LATCHKEY_ALLOWED_ORIGINS",
+                    format!("`{origin}` is not an origin like https://app.example.com"),
+                ));
             }
         }
 
@@ -368,25 +456,44 @@ impl Config {
             "ES256" => SigningAlg::ES256,
             "RS256" => SigningAlg::RS256,
             "HS256" => SigningAlg::HS256,
-            v => return Err(err("LATCHKEY_SIGNING_ALG", format!("`{v}` is not EdDSA, ES256, RS256 or HS256"))),
+            v => {
+                return Err(err(
+                    "LATCHKEY_SIGNING_ALG",
+                    format!("`{v}` is not EdDSA, ES256, RS256 or HS256"),
+                ));
+            }
         };
-        let hs256_secret = vars.get("LATCHKEY_HS256_SECRET").map(|s| SecretString::from(s.to_owned()));
+        let hs256_secret = vars
+            .get("LATCHKEY_HS256_SECRET")
+            .map(|s| SecretString::from(s.to_owned()));
         match (&hs256_secret, signing_alg) {
             (None, SigningAlg::HS256) => {
-                return Err(err("LATCHKEY_HS256_SECRET", "is required when LATCHKEY_SIGNING_ALG=HS256"));
+                return Err(err(
+                    "LATCHKEY_HS256_SECRET",
+                    "is required when LATCHKEY_SIGNING_ALG=HS256",
+                ));
             }
             (Some(s), SigningAlg::HS256) if s.expose_secret().len() < 32 => {
-                return Err(err("LATCHKEY_HS256_SECRET", "must be at least 32 characters"));
+                return Err(err(
+                    "LATCHKEY_HS256_SECRET",
+                    "must be at least 32 characters",
+                ));
             }
             (Some(_), a) if a != SigningAlg::HS256 => {
-                return Err(err("LATCHKEY_HS256_SECRET", "is only used with LATCHKEY_SIGNING_ALG=HS256"));
+                return Err(err(
+                    "LATCHKEY_HS256_SECRET",
+                    "is only used with LATCHKEY_SIGNING_ALG=HS256",
+                ));
             }
             _ => {}
         }
 
         let password_min_length = vars.number("LATCHKEY_PASSWORD_MIN_LENGTH", 15usize)?;
         if !(8..=256).contains(&password_min_length) {
-            return Err(err("LATCHKEY_PASSWORD_MIN_LENGTH", "must be between 8 and 256"));
+            return Err(err(
+                "LATCHKEY_PASSWORD_MIN_LENGTH",
+                "must be between 8 and 256",
+            ));
         }
         let argon2 = Argon2Settings {
             memory_kib: vars.number("LATCHKEY_ARGON2_MEMORY_KIB", 19_456u32)?,
@@ -394,25 +501,41 @@ impl Config {
             parallelism: vars.number("LATCHKEY_ARGON2_PARALLELISM", 1u32)?,
         };
         if argon2.memory_kib < 1_024 || argon2.memory_kib > 4 * 1_024 * 1_024 {
-            return Err(err("LATCHKEY_ARGON2_MEMORY_KIB", "must be between 1024 and 4194304"));
+            return Err(err(
+                "LATCHKEY_ARGON2_MEMORY_KIB",
+                "must be between 1024 and 4194304",
+            ));
         }
         if !(1..=100).contains(&argon2.iterations) {
-            return Err(err("LATCHKEY_ARGON2_ITERATIONS", "must be between 1 and 100"));
+            return Err(err(
+                "LATCHKEY_ARGON2_ITERATIONS",
+                "must be between 1 and 100",
+            ));
         }
         if !(1..=64).contains(&argon2.parallelism) {
-            return Err(err("LATCHKEY_ARGON2_PARALLELISM", "must be between 1 and 64"));
+            return Err(err(
+                "LATCHKEY_ARGON2_PARALLELISM",
+                "must be between 1 and 64",
+            ));
         }
 
         let throttle = ThrottleSettings {
-            max_failures_per_account: vars.number("LATCHKEY_LOGIN_MAX_FAILURES_PER_ACCOUNT", 10u32)?,
+            max_failures_per_account: vars
+                .number("LATCHKEY_LOGIN_MAX_FAILURES_PER_ACCOUNT", 10u32)?,
             max_failures_per_ip: vars.number("LATCHKEY_LOGIN_MAX_FAILURES_PER_IP", 100u32)?,
             window: vars.duration("LATCHKEY_LOGIN_THROTTLE_WINDOW", "15m")?,
         };
         if throttle.max_failures_per_account == 0 {
-            return Err(err("LATCHKEY_LOGIN_MAX_FAILURES_PER_ACCOUNT", "must be at least 1"));
+            return Err(err(
+                "LATCHKEY_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                "must be at least 1",
+            ));
         }
         if throttle.max_failures_per_ip == 0 {
-            return Err(err("LATCHKEY_LOGIN_MAX_FAILURES_PER_IP", "must be at least 1"));
+            return Err(err(
+                "LATCHKEY_LOGIN_MAX_FAILURES_PER_IP",
+                "must be at least 1",
+            ));
         }
         if throttle.window.is_zero() {
             return Err(err("LATCHKEY_LOGIN_THROTTLE_WINDOW", "must be at least 1s"));
@@ -420,7 +543,10 @@ impl Config {
 
         let body_limit = vars.number("LATCHKEY_BODY_LIMIT", 64 * 1024usize)?;
         if !(1_024..=16 * 1024 * 1024).contains(&body_limit) {
-            return Err(err("LATCHKEY_BODY_LIMIT", "must be between 1024 and 16777216 bytes"));
+            return Err(err(
+                "LATCHKEY_BODY_LIMIT",
+                "must be between 1024 and 16777216 bytes",
+            ));
         }
 
         if !vars.list("LATCHKEY_OAUTH_PROVIDERS").is_empty() {
@@ -431,14 +557,23 @@ impl Config {
         }
         let mut oauth_redirect_allowlist = Vec::new();
         for entry in vars.list("LATCHKEY_OAUTH_REDIRECT_ALLOWLIST") {
-            let url = Url::parse(&entry)
-                .map_err(|_| err("LATCHKEY_OAUTH_REDIRECT_ALLOWLIST", format!("`{entry}` is not a URL")))?;
+            let url = Url::parse(&entry).map_err(|_| {
+                err(
+                    "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
+                    format!("`{entry}` is not a URL"),
+                )
+            })?;
             oauth_redirect_allowlist.push(url);
         }
         let session_store = match vars.get("LATCHKEY_SESSION_STORE").unwrap_or("database") {
             "database" => SessionStoreKind::Database,
             "cookie" => SessionStoreKind::Cookie,
-            v => return Err(err("LATCHKEY_SESSION_STORE", format!("`{v}` is not database or cookie"))),
+            v => {
+                return Err(err(
+                    "LATCHKEY_SESSION_STORE",
+                    format!("`{v}` is not database or cookie"),
+                ));
+            }
         };
 
         let mut unknown_variables: Vec<String> = map
@@ -480,7 +615,10 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_env_map(&map)
     }
 
@@ -498,14 +636,30 @@ mod tests {
         assert_eq!(c.refresh_cookie_name, "__Secure-refresh_token");
         assert_eq!(c.signing_alg, SigningAlg::EdDSA);
         assert_eq!(c.password_min_length, 15);
-        assert_eq!(c.argon2, Argon2Settings { memory_kib: 19_456, iterations: 2, parallelism: 1 });
+        assert_eq!(
+            c.argon2,
+            Argon2Settings {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1
+            }
+        );
     }
 
     #[test]
     fn a_contradictory_lifetime_names_its_variable() {
-        let e = config(&[("LATCHKEY_ACCESS_TOKEN_TTL", "60m"), ("LATCHKEY_REFRESH_TOKEN_TTL", "30m")]).unwrap_err();
+        let e = config(&[
+            ("LATCHKEY_ACCESS_TOKEN_TTL", "60m"),
+            ("LATCHKEY_REFRESH_TOKEN_TTL", "30m"),
+        ])
+        .unwrap_err();
         assert_eq!(e.variable, "LATCHKEY_REFRESH_TOKEN_TTL");
-        assert_eq!(config(&[("LATCHKEY_ACCESS_TOKEN_TTL", "2h")]).unwrap_err().variable, "LATCHKEY_ACCESS_TOKEN_TTL");
+        assert_eq!(
+            config(&[("LATCHKEY_ACCESS_TOKEN_TTL", "2h")])
+                .unwrap_err()
+                .variable,
+            "LATCHKEY_ACCESS_TOKEN_TTL"
+        );
     }
 
     #[test]
@@ -522,7 +676,11 @@ mod tests {
             ("LATCHKEY_REFRESH_REUSE_INTERVAL", "ten"),
         ];
         for (variable, value) in cases {
-            assert_eq!(config(&[(variable, value)]).unwrap_err().variable, variable, "{variable}={value}");
+            assert_eq!(
+                config(&[(variable, value)]).unwrap_err().variable,
+                variable,
+                "{variable}={value}"
+            );
         }
     }
 
@@ -534,17 +692,31 @@ mod tests {
 
     #[test]
     fn hs256_needs_a_long_secret() {
-        assert_eq!(config(&[("LATCHKEY_SIGNING_ALG", "HS256")]).unwrap_err().variable, "LATCHKEY_HS256_SECRET");
-        let ok = config(&[("LATCHKEY_SIGNING_ALG", "HS256"), ("LATCHKEY_HS256_SECRET", &"s".repeat(40))]);
+        assert_eq!(
+            config(&[("LATCHKEY_SIGNING_ALG", "HS256")])
+                .unwrap_err()
+                .variable,
+            "LATCHKEY_HS256_SECRET"
+        );
+        let ok = config(&[
+            ("LATCHKEY_SIGNING_ALG", "HS256"),
+            ("LATCHKEY_HS256_SECRET", &"s".repeat(40)),
+        ]);
         assert!(ok.is_ok());
     }
 
     #[test]
     fn debug_output_hides_secrets() {
         let c = config(&[
-            ("LATCHKEY_DATABASE_URL", "mongodb://admin:hunter2hunter2@db.example/latchkey"),
+            (
+                "LATCHKEY_DATABASE_URL",
+                "mongodb://admin:hunter2hunter2@db.example/latchkey",
+            ),
             ("LATCHKEY_SIGNING_ALG", "HS256"),
-            ("LATCHKEY_HS256_SECRET", "topsecret-topsecret-topsecret-topsecret"),
+            (
+                "LATCHKEY_HS256_SECRET",
+                "topsecret-topsecret-topsecret-topsecret",
+            ),
         ])
         .unwrap();
         let shown = format!("{c:?}");
@@ -555,6 +727,9 @@ mod tests {
     #[test]
     fn unknown_variables_are_reported() {
         let c = config(&[("LATCHKEY_ACESS_TOKEN_TTL", "5m")]).unwrap();
-        assert_eq!(c.unknown_variables, vec!["LATCHKEY_ACESS_TOKEN_TTL".to_owned()]);
+        assert_eq!(
+            c.unknown_variables,
+            vec!["LATCHKEY_ACESS_TOKEN_TTL".to_owned()]
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! `/auth/*`: register, login, refresh, logout, me, sessions and password changes.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use latchkey_guard::Authenticated;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,9 @@ impl From<&UserRecord> for UserView {
 }
 
 fn no_store(mut response: Response) -> Response {
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -81,7 +83,8 @@ impl AppState {
             c.refresh_cookie_name,
             c.cookie_same_site.as_str()
         );
-        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+        HeaderValue::from_str(&text)
+            .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
     }
 
     fn cleared_cookie(&self) -> HeaderValue {
@@ -95,16 +98,31 @@ impl AppState {
             "expires_in": issued.expires_in,
             "user": UserView::from(&*issued.user),
         });
-        let cookie = self.refresh_cookie(issued.refresh_token.expose_secret(), issued.refresh_max_age);
+        let cookie =
+            self.refresh_cookie(issued.refresh_token.expose_secret(), issued.refresh_max_age);
         no_store(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
     }
 }
 
 /// `POST /auth/register`: creates a user (no login).
-pub async fn register(State(state): State<AppState>, ApiJson(body): ApiJson<RegisterBody>) -> Result<Response, ApiError> {
-    let input = Registration { username: body.username, password: body.password, email: body.email, roles: Vec::new() };
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<Response, ApiError> {
+    let input = Registration {
+        username: body.username,
+        password: body.password,
+        email: body.email,
+        roles: Vec::new(),
+    };
     let user = state.auth.register(input).await?;
-    Ok(no_store((StatusCode::CREATED, Json(json!({ "user": UserView::from(&user) }))).into_response()))
+    Ok(no_store(
+        (
+            StatusCode::CREATED,
+            Json(json!({ "user": UserView::from(&user) })),
+        )
+            .into_response(),
+    ))
 }
 
 /// `POST /auth/login`: password login; access token in the body, refresh token in a cookie.
@@ -114,9 +132,14 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     if body.username.len() > 1024 || body.password.expose_secret().len() > 1024 {
-        return Err(ApiError::BadRequest("username or password is too long".into()));
+        return Err(ApiError::BadRequest(
+            "username or password is too long".into(),
+        ));
     }
-    let issued = state.auth.login(&body.username, body.password, client).await?;
+    let issued = state
+        .auth
+        .login(&body.username, body.password, client)
+        .await?;
     Ok(state.token_response(&issued))
 }
 
@@ -136,24 +159,36 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Respo
 
 impl AppState {
     fn refresh_failure(&self, error: AuthError) -> Response {
-        let clear = matches!(error, AuthError::InvalidRefreshToken | AuthError::RefreshTokenReused);
+        let clear = matches!(
+            error,
+            AuthError::InvalidRefreshToken | AuthError::RefreshTokenReused
+        );
         let mut response = ApiError::from(error).into_response();
         if clear {
-            response.headers_mut().insert(header::SET_COOKIE, self.cleared_cookie());
+            response
+                .headers_mut()
+                .insert(header::SET_COOKIE, self.cleared_cookie());
         }
         response
     }
 }
 
 /// `POST /auth/logout`: ends this login and clears the cookie; 204 also without a cookie.
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if let Err(rejected) = state.csrf.check(&headers) {
         return Ok(rejected.into_response());
     }
     if let Some(token) = cookie(&headers, &state.config.refresh_cookie_name) {
         state.auth.logout(token).await?;
     }
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, state.cleared_cookie())]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, state.cleared_cookie())],
+    )
+        .into_response())
 }
 
 fn user_id(claims: &Authenticated) -> Result<Uuid, ApiError> {
@@ -161,7 +196,10 @@ fn user_id(claims: &Authenticated) -> Result<Uuid, ApiError> {
 }
 
 /// `POST /auth/logout-all` (Bearer): ends every login of the caller.
-pub async fn logout_all(State(state): State<AppState>, auth: Authenticated) -> Result<StatusCode, ApiError> {
+pub async fn logout_all(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<StatusCode, ApiError> {
     state.auth.logout_all(user_id(&auth)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -169,13 +207,21 @@ pub async fn logout_all(State(state): State<AppState>, auth: Authenticated) -> R
 /// `GET /auth/me` (Bearer): the caller.
 pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
     let user = state.auth.user(user_id(&auth)?).await?;
-    Ok(no_store(Json(json!({ "user": UserView::from(&*user) })).into_response()))
+    Ok(no_store(
+        Json(json!({ "user": UserView::from(&*user) })).into_response(),
+    ))
 }
 
 /// `GET /auth/sessions` (Bearer): the caller's live logins.
-pub async fn sessions(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
+pub async fn sessions(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
     let families = state.auth.sessions(user_id(&auth)?).await?;
-    let view: Vec<_> = families.iter().map(|f| session_view(f, &auth.0.sid)).collect();
+    let view: Vec<_> = families
+        .iter()
+        .map(|f| session_view(f, &auth.0.sid))
+        .collect();
     Ok(no_store(Json(json!({ "sessions": view })).into_response()))
 }
 
@@ -209,6 +255,14 @@ pub async fn change_password(
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     let keep = Uuid::parse_str(&auth.0.sid).ok();
-    state.auth.change_password(user_id(&auth)?, keep, body.current_password, body.new_password).await?;
+    state
+        .auth
+        .change_password(
+            user_id(&auth)?,
+            keep,
+            body.current_password,
+            body.new_password,
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

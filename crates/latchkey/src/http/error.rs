@@ -40,17 +40,27 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         use StatusCode as S;
         let problem = match self {
-            Self::BadRequest(detail) => Problem::new(S::BAD_REQUEST, "invalid_input", "Invalid input", detail),
+            Self::BadRequest(detail) => {
+                Problem::new(S::BAD_REQUEST, "invalid_input", "Invalid input", detail)
+            }
             Self::UnsupportedMediaType => Problem::new(
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "Unsupported media type",
                 "send the body as application/json",
             ),
-            Self::PayloadTooLarge => {
-                Problem::new(S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", "the request body is too large")
-            }
-            Self::NotFound => Problem::new(S::NOT_FOUND, "not_found", "Not found", "there is nothing here"),
+            Self::PayloadTooLarge => Problem::new(
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+                "the request body is too large",
+            ),
+            Self::NotFound => Problem::new(
+                S::NOT_FOUND,
+                "not_found",
+                "Not found",
+                "there is nothing here",
+            ),
             Self::MethodNotAllowed => Problem::new(
                 S::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -67,26 +77,47 @@ fn auth_problem(error: AuthError) -> Problem {
     use StatusCode as S;
     let detail = error.to_string();
     match error {
-        AuthError::InvalidInput(_) => Problem::new(S::BAD_REQUEST, "invalid_input", "Invalid input", detail),
-        AuthError::UsernameTaken => Problem::new(S::CONFLICT, "username_taken", "Username taken", detail),
-        AuthError::InvalidCredentials => {
-            Problem::new(S::UNAUTHORIZED, "invalid_credentials", "Invalid credentials", detail)
+        AuthError::InvalidInput(_) => {
+            Problem::new(S::BAD_REQUEST, "invalid_input", "Invalid input", detail)
         }
-        AuthError::TooManyAttempts { retry_after } => {
-            Problem::new(S::TOO_MANY_REQUESTS, "too_many_attempts", "Too many attempts", format!("{detail}; retry in {retry_after} s"))
-                .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after))
+        AuthError::UsernameTaken => {
+            Problem::new(S::CONFLICT, "username_taken", "Username taken", detail)
         }
-        AuthError::InvalidRefreshToken => {
-            Problem::new(S::UNAUTHORIZED, "invalid_refresh_token", "Invalid refresh token", detail)
-        }
-        AuthError::RefreshTokenReused => {
-            Problem::new(S::UNAUTHORIZED, "refresh_token_reused", "Refresh token reused", detail)
-        }
+        AuthError::InvalidCredentials => Problem::new(
+            S::UNAUTHORIZED,
+            "invalid_credentials",
+            "Invalid credentials",
+            detail,
+        ),
+        AuthError::TooManyAttempts { retry_after } => Problem::new(
+            S::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "Too many attempts",
+            format!("{detail}; retry in {retry_after} s"),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after)),
+        AuthError::InvalidRefreshToken => Problem::new(
+            S::UNAUTHORIZED,
+            "invalid_refresh_token",
+            "Invalid refresh token",
+            detail,
+        ),
+        AuthError::RefreshTokenReused => Problem::new(
+            S::UNAUTHORIZED,
+            "refresh_token_reused",
+            "Refresh token reused",
+            detail,
+        ),
         AuthError::NotFound => Problem::new(S::NOT_FOUND, "not_found", "Not found", detail),
         AuthError::Store(StoreError::Unavailable(source)) => {
             tracing::error!(error = %source, "store unavailable");
-            Problem::new(S::SERVICE_UNAVAILABLE, "store_unavailable", "Store unavailable", "the database is unreachable; retry shortly")
-                .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            Problem::new(
+                S::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "Store unavailable",
+                "the database is unreachable; retry shortly",
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
         }
         AuthError::Store(source) => internal(&source),
         AuthError::Internal(source) => internal(&source),
@@ -96,5 +127,10 @@ fn auth_problem(error: AuthError) -> Problem {
 /// Logs the cause once and answers a generic 500.
 fn internal(source: &dyn std::fmt::Display) -> Problem {
     tracing::error!(error = %source, "internal error");
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal error", "something went wrong on our side")
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "Internal error",
+        "something went wrong on our side",
+    )
 }

@@ -35,8 +35,15 @@ fn map_json_rejection(rejection: &JsonRejection) -> ApiError {
             let text = e.body_text();
             let detail = text
                 .split_once("missing field")
-                .map(|(_, rest)| format!("missing field{}", rest.split(" at line").next().unwrap_or_default()))
-                .unwrap_or_else(|| "the request body does not have the expected fields and types".into());
+                .map(|(_, rest)| {
+                    format!(
+                        "missing field{}",
+                        rest.split(" at line").next().unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| {
+                    "the request body does not have the expected fields and types".into()
+                });
             ApiError::BadRequest(detail)
         }
         _ => ApiError::BadRequest("the request body is not valid JSON".into()),
@@ -50,7 +57,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

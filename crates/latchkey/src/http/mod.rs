@@ -45,8 +45,13 @@ impl AppState {
     /// State for `auth` under `config`.
     #[must_use]
     pub fn new(auth: Arc<AuthService>, config: Arc<Config>) -> Self {
-        let own_origin = url::Url::parse(&config.issuer).ok().map(|u| u.origin().ascii_serialization());
-        let csrf = Arc::new(CrossSiteCheck::new(own_origin, config.allowed_origins.clone()));
+        let own_origin = url::Url::parse(&config.issuer)
+            .ok()
+            .map(|u| u.origin().ascii_serialization());
+        let csrf = Arc::new(CrossSiteCheck::new(
+            own_origin,
+            config.allowed_origins.clone(),
+        ));
         Self { auth, config, csrf }
     }
 }
@@ -54,14 +59,22 @@ impl AppState {
 /// The whole application router with its layers.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let origins: Vec<HeaderValue> = config.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let origins: Vec<HeaderValue> = config
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     let cors = (!origins.is_empty()).then(|| {
         CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, HeaderName::from_static("x-csrf-token")])
-        .max_age(Duration::from_secs(600))
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-csrf-token"),
+            ])
+            .max_age(Duration::from_secs(600))
     });
     Router::new()
         .route("/auth/register", post(auth::register))
@@ -74,7 +87,10 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/sessions/{id}", delete(auth::delete_session))
         .route("/auth/password", post(auth::change_password))
         .route("/.well-known/jwks.json", get(well_known::jwks))
-        .route("/.well-known/openid-configuration", get(well_known::openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(well_known::openid_configuration),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound })
@@ -83,7 +99,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(tower::util::option_layer(cors))
         .layer(CatchPanicLayer::custom(|_| panic_response()))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(security_headers(SecurityHeaders::default()))
 }

@@ -1,9 +1,9 @@
 //! `/.well-known/*`: the JWKS and the discovery document.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 
 use super::AppState;
@@ -14,8 +14,14 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     let body = state.auth.jwks_json().to_vec();
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
         ],
         body,
     )
@@ -43,5 +49,12 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
             "logout": format!("{issuer}/auth/logout"),
         },
     });
-    ([(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"))], Json(body)).into_response()
+    (
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        )],
+        Json(body),
+    )
+        .into_response()
 }

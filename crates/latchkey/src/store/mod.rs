@@ -165,7 +165,10 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts a user; [`StoreError::Conflict`] when the username key is taken.
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
     /// The user with this case-folded username.
-    async fn find_user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn find_user_by_username(
+        &self,
+        username_key: &str,
+    ) -> Result<Option<UserRecord>, StoreError>;
     /// The user with this id.
     async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
     /// Replaces a user's password hash; false when the user does not exist.
@@ -174,19 +177,39 @@ pub trait Store: Send + Sync + 'static {
     async fn set_roles(&self, id: Uuid, roles: &[String]) -> Result<bool, StoreError>;
     /// How many users there are.
     async fn count_users(&self) -> Result<u64, StoreError>;
+    /// Up to `limit` users with ids greater than `after`, in id (creation) order.
+    async fn list_users(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError>;
+    /// Disables or enables a user; false when the user does not exist.
+    async fn set_disabled(&self, id: Uuid, disabled: bool) -> Result<bool, StoreError>;
 
     /// Starts a refresh family.
     async fn create_family(&self, family: &FamilyRecord) -> Result<(), StoreError>;
     /// Rotates, re-issues or detects reuse, atomically (see [`RotateOutcome`]).
     async fn rotate_refresh(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError>;
     /// The live family with this id.
-    async fn find_family(&self, id: Uuid, now: OffsetDateTime) -> Result<Option<FamilyRecord>, StoreError>;
+    async fn find_family(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<FamilyRecord>, StoreError>;
     /// Deletes a family (of `user_id`, when given); true when one was deleted.
     async fn delete_family(&self, id: Uuid, user_id: Option<Uuid>) -> Result<bool, StoreError>;
     /// Deletes all of a user's families but `except`; returns how many.
-    async fn delete_user_families(&self, user_id: Uuid, except: Option<Uuid>) -> Result<u64, StoreError>;
+    async fn delete_user_families(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+    ) -> Result<u64, StoreError>;
     /// A user's live families, newest first.
-    async fn list_families(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<FamilyRecord>, StoreError>;
+    async fn list_families(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<FamilyRecord>, StoreError>;
 
     /// Every stored signing key.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
@@ -197,9 +220,18 @@ pub trait Store: Send + Sync + 'static {
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
 
     /// Counts one failed login for `key`, opening a new window when the last one closed.
-    async fn throttle_hit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<ThrottleCount, StoreError>;
+    async fn throttle_hit(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> Result<ThrottleCount, StoreError>;
     /// The open window's counter for `key`.
-    async fn throttle_get(&self, key: &str, now: OffsetDateTime) -> Result<Option<ThrottleCount>, StoreError>;
+    async fn throttle_get(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ThrottleCount>, StoreError>;
     /// Forgets `key`'s failures.
     async fn throttle_clear(&self, key: &str) -> Result<(), StoreError>;
 
@@ -214,6 +246,8 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StoreError> {
     match url.scheme() {
         "sqlite" => Ok(Arc::new(sqlite::SqliteStore::open(url.expose()).await?)),
-        other => Err(StoreError::Unavailable(format!("the `{other}` backend is not available in this build"))),
+        other => Err(StoreError::Unavailable(format!(
+            "the `{other}` backend is not available in this build"
+        ))),
     }
 }

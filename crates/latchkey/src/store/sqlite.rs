@@ -5,14 +5,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{Row, SqlSafeStr};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    FamilyRecord, RotateOutcome, RotateRequest, SigningKeyRecord, Store, StoreError, ThrottleCount, TokenHash,
-    UserRecord,
+    FamilyRecord, RotateOutcome, RotateRequest, SigningKeyRecord, Store, StoreError, ThrottleCount,
+    TokenHash, UserRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -44,7 +47,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
         Ok(Self { pool })
     }
 }
@@ -55,7 +61,9 @@ fn map_err(error: sqlx::Error) -> StoreError {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(error.to_string())
         }
-        sqlx::Error::Database(db) if db.message().contains("locked") || db.message().contains("busy") => {
+        sqlx::Error::Database(db)
+            if db.message().contains("locked") || db.message().contains("busy") =>
+        {
             StoreError::Unavailable(error.to_string())
         }
         _ => StoreError::Corrupt(error.to_string()),
@@ -75,7 +83,8 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
     row: &'r SqliteRow,
     column: &str,
 ) -> Result<T, StoreError> {
-    row.try_get(column).map_err(|e| StoreError::Corrupt(e.to_string()))
+    row.try_get(column)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid, StoreError> {
@@ -84,7 +93,9 @@ fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid, StoreError> {
 }
 
 fn hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
-    <[u8; 32]>::try_from(bytes).map(TokenHash).map_err(|_| StoreError::Corrupt("bad token hash".into()))
+    <[u8; 32]>::try_from(bytes)
+        .map(TokenHash)
+        .map_err(|_| StoreError::Corrupt("bad token hash".into()))
 }
 
 fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
@@ -120,7 +131,8 @@ fn family_from_row(row: &SqliteRow) -> Result<FamilyRecord, StoreError> {
     })
 }
 
-const USER_COLUMNS: &str = "id, username, username_key, email, password_hash, roles, disabled, created_at";
+const USER_COLUMNS: &str =
+    "id, username, username_key, email, password_hash, roles, disabled, created_at";
 
 fn sql(text: String) -> impl SqlSafeStr {
     sqlx::AssertSqlSafe(text)
@@ -129,12 +141,16 @@ fn sql(text: String) -> impl SqlSafeStr {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let roles = serde_json::to_string(&user.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let roles =
+            serde_json::to_string(&user.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO users (id, username, username_key, email, password_hash, roles, disabled, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -153,21 +169,28 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn find_user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(sql(format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = ?")))
-            .bind(username_key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+    async fn find_user_by_username(
+        &self,
+        username_key: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query(sql(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username_key = ?"
+        )))
+        .bind(username_key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(sql(format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?")))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(sql(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = ?"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -193,8 +216,38 @@ impl Store for SqliteStore {
     }
 
     async fn count_users(&self) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
+    }
+
+    async fn list_users(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        let rows = sqlx::query(sql(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE (? IS NULL OR id > ?) ORDER BY id LIMIT ?"
+        )))
+        .bind(after.map(|u| u.to_string()))
+        .bind(after.map(|u| u.to_string()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn set_disabled(&self, id: Uuid, disabled: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
+            .bind(i64::from(disabled))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn create_family(&self, f: &FamilyRecord) -> Result<(), StoreError> {
@@ -254,15 +307,26 @@ impl Store for SqliteStore {
         if family.current_hash == r.presented {
             return Ok(RotateOutcome::Invalid); // current but expired
         }
-        let within_interval = family.rotated_at.is_some_and(|t| r.now - t <= r.reuse_interval);
-        if family.previous_hash == Some(r.presented) && within_interval && family.token_expires_at > r.now {
+        let within_interval = family
+            .rotated_at
+            .is_some_and(|t| r.now - t <= r.reuse_interval);
+        if family.previous_hash == Some(r.presented)
+            && within_interval
+            && family.token_expires_at > r.now
+        {
             return Ok(RotateOutcome::Reissued(family));
         }
         self.delete_family(family.id, None).await?;
-        Ok(RotateOutcome::Reused { user_id: family.user_id })
+        Ok(RotateOutcome::Reused {
+            user_id: family.user_id,
+        })
     }
 
-    async fn find_family(&self, id: Uuid, now: OffsetDateTime) -> Result<Option<FamilyRecord>, StoreError> {
+    async fn find_family(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<FamilyRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM refresh_families WHERE id = ? AND expires_at > ?")
             .bind(id.to_string())
             .bind(ms(now))
@@ -273,28 +337,39 @@ impl Store for SqliteStore {
     }
 
     async fn delete_family(&self, id: Uuid, user_id: Option<Uuid>) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM refresh_families WHERE id = ? AND (? IS NULL OR user_id = ?)")
-            .bind(id.to_string())
-            .bind(user_id.map(|u| u.to_string()))
-            .bind(user_id.map(|u| u.to_string()))
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let done =
+            sqlx::query("DELETE FROM refresh_families WHERE id = ? AND (? IS NULL OR user_id = ?)")
+                .bind(id.to_string())
+                .bind(user_id.map(|u| u.to_string()))
+                .bind(user_id.map(|u| u.to_string()))
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn delete_user_families(&self, user_id: Uuid, except: Option<Uuid>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM refresh_families WHERE user_id = ? AND (? IS NULL OR id <> ?)")
-            .bind(user_id.to_string())
-            .bind(except.map(|u| u.to_string()))
-            .bind(except.map(|u| u.to_string()))
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+    async fn delete_user_families(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM refresh_families WHERE user_id = ? AND (? IS NULL OR id <> ?)",
+        )
+        .bind(user_id.to_string())
+        .bind(except.map(|u| u.to_string()))
+        .bind(except.map(|u| u.to_string()))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 
-    async fn list_families(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<FamilyRecord>, StoreError> {
+    async fn list_families(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<FamilyRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM refresh_families WHERE user_id = ? AND expires_at > ? AND token_expires_at > ?
              ORDER BY created_at DESC",
@@ -360,7 +435,12 @@ impl Store for SqliteStore {
         get(&row, "value")
     }
 
-    async fn throttle_hit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<ThrottleCount, StoreError> {
+    async fn throttle_hit(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> Result<ThrottleCount, StoreError> {
         let now_ms = ms(now);
         let row = sqlx::query(
             "INSERT INTO login_throttle (key, failures, window_ends_at) VALUES (?1, 1, ?2)
@@ -381,7 +461,11 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn throttle_get(&self, key: &str, now: OffsetDateTime) -> Result<Option<ThrottleCount>, StoreError> {
+    async fn throttle_get(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ThrottleCount>, StoreError> {
         let row = sqlx::query("SELECT failures, window_ends_at FROM login_throttle WHERE key = ? AND window_ends_at > ?")
             .bind(key)
             .bind(ms(now))
@@ -398,18 +482,24 @@ impl Store for SqliteStore {
     }
 
     async fn throttle_clear(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_throttle WHERE key = ?").bind(key).execute(&self.pool).await.map_err(map_err)?;
+        sqlx::query("DELETE FROM login_throttle WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let now = ms(now);
-        let families = sqlx::query("DELETE FROM refresh_families WHERE expires_at <= ? OR token_expires_at <= ?")
-            .bind(now)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let families = sqlx::query(
+            "DELETE FROM refresh_families WHERE expires_at <= ? OR token_expires_at <= ?",
+        )
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
         let throttles = sqlx::query("DELETE FROM login_throttle WHERE window_ends_at <= ?")
             .bind(now)
             .execute(&self.pool)
