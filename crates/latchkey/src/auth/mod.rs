@@ -5,6 +5,7 @@ mod error;
 pub mod keys;
 pub mod password;
 pub mod refresh;
+pub mod sessions;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +22,7 @@ use password::{PasswordHasherPool, check_new_password, normalize_username};
 use refresh::{RefreshCodec, hash_token};
 
 use crate::config::Config;
-use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, Store, UserRecord};
+use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, SessionRecord, Store, UserRecord};
 
 const REFRESH_KEY_NAME: &str = "refresh_token_hmac_v1";
 /// How long `/auth/me` may answer from the in-process user cache.
@@ -51,6 +52,15 @@ pub struct Issued {
     pub user: Arc<UserRecord>,
 }
 
+/// The login to keep when others are ended (the caller's own).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    /// A refresh family (Bearer callers).
+    pub family: Option<Uuid>,
+    /// A server-side session (session callers).
+    pub session: Option<Uuid>,
+}
+
 /// Registration input.
 #[derive(Debug)]
 pub struct Registration {
@@ -73,6 +83,7 @@ pub struct AuthService {
     codec: RefreshCodec,
     verifier: Arc<Verifier>,
     users: TtlCache<Uuid, Arc<UserRecord>>,
+    sealer: sessions::CookieSealer,
 }
 
 /// The current time at the stores' precision (milliseconds), so that what is returned at
@@ -117,7 +128,9 @@ impl AuthService {
             .map_err(|e| AuthError::Internal(format!("randomness: {e}")))?;
         let refresh_key = store.server_secret(REFRESH_KEY_NAME, &candidate).await?;
         let codec = RefreshCodec::new(&refresh_key);
+        let sealer = sessions::build_sealer(&*store, &config.session_keys).await?;
         Ok(Self {
+            sealer,
             store,
             config,
             passwords,
@@ -213,30 +226,46 @@ impl AuthService {
         password: SecretString,
         client: ClientInfo,
     ) -> Result<Issued, AuthError> {
+        let user = self
+            .authenticate_password(username, password, &client)
+            .await?;
+        self.start_family(Arc::new(user), client).await
+    }
+
+    /// Checks a username and password, with throttling of failures per account and per
+    /// client address, equal time for unknown users, and a rehash when parameters changed.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidCredentials`], [`AuthError::TooManyAttempts`], or a store failure.
+    pub async fn authenticate_password(
+        &self,
+        username: &str,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<UserRecord, AuthError> {
         let started = now();
         let key = normalize_username(username).map(|u| u.key).ok();
         let account_key = key.as_ref().map(|k| format!("user:{k}"));
         let ip_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
         let throttle = self.config.throttle;
         let mut account_failures = 0;
-        if let Some(k) = &account_key {
-            if let Some(count) = self.store.throttle_get(k, started).await? {
-                account_failures = count.failures;
-                if count.failures >= throttle.max_failures_per_account {
-                    return Err(AuthError::TooManyAttempts {
-                        retry_after: seconds_until(count.window_ends_at, started).max(1),
-                    });
-                }
+        if let Some(k) = &account_key
+            && let Some(count) = self.store.throttle_get(k, started).await?
+        {
+            account_failures = count.failures;
+            if count.failures >= throttle.max_failures_per_account {
+                return Err(AuthError::TooManyAttempts {
+                    retry_after: seconds_until(count.window_ends_at, started).max(1),
+                });
             }
         }
-        if let Some(k) = &ip_key {
-            if let Some(count) = self.store.throttle_get(k, started).await? {
-                if count.failures >= throttle.max_failures_per_ip {
-                    return Err(AuthError::TooManyAttempts {
-                        retry_after: seconds_until(count.window_ends_at, started).max(1),
-                    });
-                }
-            }
+        if let Some(k) = &ip_key
+            && let Some(count) = self.store.throttle_get(k, started).await?
+            && count.failures >= throttle.max_failures_per_ip
+        {
+            return Err(AuthError::TooManyAttempts {
+                retry_after: seconds_until(count.window_ends_at, started).max(1),
+            });
         }
         let user = match &key {
             Some(k) => self.store.find_user_by_username(k).await?,
@@ -255,17 +284,17 @@ impl AuthService {
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        if account_failures > 0 {
-            if let Some(k) = &account_key {
-                self.store.throttle_clear(k).await?;
-            }
+        if account_failures > 0
+            && let Some(k) = &account_key
+        {
+            self.store.throttle_clear(k).await?;
         }
         if verified.needs_rehash {
             let hash = self.passwords.hash(password).await?;
             self.store.set_password_hash(user.id, &hash).await?;
         }
         tracing::info!(user.id = %user.id, "login");
-        self.start_family(Arc::new(user), client).await
+        Ok(user)
     }
 
     async fn start_family(
@@ -388,7 +417,9 @@ impl AuthService {
     /// # Errors
     /// A store failure.
     pub async fn logout_all(&self, user_id: Uuid) -> Result<u64, AuthError> {
-        Ok(self.store.delete_user_families(user_id, None).await?)
+        let families = self.store.delete_user_families(user_id, None).await?;
+        let sessions = self.store.delete_user_sessions(user_id, None).await?;
+        Ok(families + sessions)
     }
 
     /// The user, from a short-lived in-process cache when possible.
@@ -414,16 +445,24 @@ impl AuthService {
     ///
     /// # Errors
     /// A store failure.
-    pub async fn sessions(&self, user_id: Uuid) -> Result<Vec<FamilyRecord>, AuthError> {
-        Ok(self.store.list_families(user_id, now()).await?)
+    pub async fn sessions(
+        &self,
+        user_id: Uuid,
+    ) -> Result<(Vec<FamilyRecord>, Vec<SessionRecord>), AuthError> {
+        let now = now();
+        let families = self.store.list_families(user_id, now).await?;
+        let sessions = self.store.list_sessions(user_id, now).await?;
+        Ok((families, sessions))
     }
 
     /// Ends one of the user's logins.
     ///
     /// # Errors
     /// [`AuthError::NotFound`] when the user has no such login, or a store failure.
-    pub async fn delete_session(&self, user_id: Uuid, family_id: Uuid) -> Result<(), AuthError> {
-        if self.store.delete_family(family_id, Some(user_id)).await? {
+    pub async fn delete_session(&self, user_id: Uuid, id: Uuid) -> Result<(), AuthError> {
+        if self.store.delete_family(id, Some(user_id)).await?
+            || self.store.delete_session_by_id(id, user_id).await?
+        {
             Ok(())
         } else {
             Err(AuthError::NotFound)
@@ -438,7 +477,7 @@ impl AuthService {
     pub async fn change_password(
         &self,
         user_id: Uuid,
-        keep_family: Option<Uuid>,
+        keep: Keep,
         current: SecretString,
         new: SecretString,
     ) -> Result<(), AuthError> {
@@ -462,7 +501,10 @@ impl AuthService {
         let hash = self.passwords.hash(new).await?;
         self.store.set_password_hash(user_id, &hash).await?;
         self.store
-            .delete_user_families(user_id, keep_family)
+            .delete_user_families(user_id, keep.family)
+            .await?;
+        self.store
+            .delete_user_sessions(user_id, keep.session)
             .await?;
         self.users.remove(&user_id);
         tracing::info!(user.id = %user_id, "password changed");

@@ -4,6 +4,8 @@ mod auth;
 pub mod error;
 mod extract;
 mod health;
+mod session;
+pub mod strategy;
 mod well_known;
 
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use latchkey_guard::{CrossSiteCheck, SecurityHeaders, Verifier, security_headers};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -81,11 +83,22 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
-        .route("/auth/logout-all", post(auth::logout_all))
-        .route("/auth/me", get(auth::me))
-        .route("/auth/sessions", get(auth::sessions))
-        .route("/auth/sessions/{id}", delete(auth::delete_session))
-        .route("/auth/password", post(auth::change_password))
+        .route("/auth/logout-all", post(auth::logout_all).layer(either()))
+        .route("/auth/me", get(auth::me).layer(either()))
+        .route("/auth/sessions", get(auth::sessions).layer(either()))
+        .route(
+            "/auth/sessions/{id}",
+            delete(auth::delete_session).layer(either()),
+        )
+        .route(
+            "/auth/password",
+            post(auth::change_password).layer(either()),
+        )
+        .route("/session/login", post(session::login))
+        .route("/session/me", get(session::me))
+        .route("/session/csrf", get(session::csrf))
+        .route("/session/data", put(session::set_data))
+        .route("/session/logout", post(session::logout))
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route(
             "/.well-known/openid-configuration",
@@ -95,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(strategy::session_cookie_writer))
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(tower::util::option_layer(cors))
@@ -105,6 +119,11 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .layer(security_headers(SecurityHeaders::default()))
+}
+
+/// Bearer token or session cookie, in that order.
+fn either() -> axum::Extension<strategy::Strategies> {
+    strategy::accept([strategy::bearer(), strategy::session()])
 }
 
 fn panic_response() -> Response {
