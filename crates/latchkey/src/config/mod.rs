@@ -208,6 +208,8 @@ pub struct Config {
     pub session_absolute_timeout: Duration,
     /// `LATCHKEY_SESSION_KEYS`: 32-byte keys for sealed cookie sessions, the first seals.
     pub session_keys: Vec<SecretSlice<u8>>,
+    /// `LATCHKEY_CONTENT_SECURITY_POLICY`: replaces helmet's default policy (`none` removes it).
+    pub content_security_policy: Option<String>,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -243,6 +245,7 @@ const KNOWN: &[&str] = &[
     "LATCHKEY_SESSION_IDLE_TIMEOUT",
     "LATCHKEY_SESSION_ABSOLUTE_TIMEOUT",
     "LATCHKEY_SESSION_KEYS",
+    "LATCHKEY_CONTENT_SECURITY_POLICY",
     "LATCHKEY_LOG",
     "LATCHKEY_LOG_FORMAT",
 ];
@@ -639,6 +642,13 @@ impl Config {
             session_keys.push(SecretSlice::from(bytes));
         }
 
+        let content_security_policy = vars.get("LATCHKEY_CONTENT_SECURITY_POLICY").map(str::to_owned);
+        if let Some(csp) = &content_security_policy
+            && axum::http::HeaderValue::from_str(csp).is_err()
+        {
+            return Err(err("LATCHKEY_CONTENT_SECURITY_POLICY", "must be a valid header value"));
+        }
+
         let mut unknown_variables: Vec<String> = map
             .keys()
             .filter(|k| k.starts_with("LATCHKEY_") && !KNOWN.contains(&k.as_str()))
@@ -672,6 +682,7 @@ impl Config {
             session_idle_timeout,
             session_absolute_timeout,
             session_keys,
+            content_security_policy,
             unknown_variables,
         })
     }

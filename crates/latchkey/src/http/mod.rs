@@ -118,7 +118,19 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(TraceLayer::new_for_http())
-        .layer(security_headers(SecurityHeaders::default()))
+        .layer(security_headers(headers_for(&config)))
+}
+
+/// helmet's defaults, with the configured Content-Security-Policy.
+fn headers_for(config: &Config) -> SecurityHeaders {
+    match config.content_security_policy.as_deref() {
+        None => SecurityHeaders::default(),
+        Some("none") => SecurityHeaders::default().remove(&header::CONTENT_SECURITY_POLICY),
+        Some(policy) => match HeaderValue::from_str(policy) {
+            Ok(value) => SecurityHeaders::default().content_security_policy(value),
+            Err(_) => SecurityHeaders::default(),
+        },
+    }
 }
 
 /// Bearer token or session cookie, in that order.
