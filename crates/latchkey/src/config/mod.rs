@@ -642,11 +642,16 @@ impl Config {
             session_keys.push(SecretSlice::from(bytes));
         }
 
-        let content_security_policy = vars.get("LATCHKEY_CONTENT_SECURITY_POLICY").map(str::to_owned);
+        let content_security_policy = vars
+            .get("LATCHKEY_CONTENT_SECURITY_POLICY")
+            .map(str::to_owned);
         if let Some(csp) = &content_security_policy
             && axum::http::HeaderValue::from_str(csp).is_err()
         {
-            return Err(err("LATCHKEY_CONTENT_SECURITY_POLICY", "must be a valid header value"));
+            return Err(err(
+                "LATCHKEY_CONTENT_SECURITY_POLICY",
+                "must be a valid header value",
+            ));
         }
 
         let mut unknown_variables: Vec<String> = map

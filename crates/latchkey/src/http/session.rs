@@ -132,8 +132,8 @@ fn with_cookie(
     response
 }
 
-/// `POST /session/login`: checks the password and starts a session with a fresh id; an
-/// earlier session of this browser is ended.
+/// `POST /session/login`: checks the password and starts a session with a fresh id; once it
+/// succeeds, an earlier session of this browser is ended.
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -143,13 +143,15 @@ pub async fn login(
     if let Err(rejected) = state.csrf.check(&headers) {
         return Ok(rejected.into_response());
     }
-    if let Some(previous) = cookie(&headers, &state.config.session_cookie_name) {
-        state.auth.session_logout(previous).await?;
-    }
-    let (session, cookie) = state
+    let (session, new_cookie) = state
         .auth
         .session_login(&body.username, body.password, client)
         .await?;
+    // Only a successful login replaces the browser's earlier session: a mistyped password
+    // must not log anyone out.
+    if let Some(previous) = cookie(&headers, &state.config.session_cookie_name) {
+        state.auth.session_logout(previous).await?;
+    }
     let body = json!({
         "user": UserView::from(&*session.user),
         "csrf_token": session.csrf_token(),
@@ -158,7 +160,7 @@ pub async fn login(
     Ok(with_cookie(
         &state,
         Json(body).into_response(),
-        Some(&cookie),
+        Some(&new_cookie),
     ))
 }
 

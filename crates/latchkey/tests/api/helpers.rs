@@ -8,7 +8,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use latchkey::{Config, Server};
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -319,5 +319,216 @@ pub async fn login_from(resp: Response) -> Login {
             .to_owned(),
         refresh_token: cookie.value,
         body,
+    }
+}
+
+// ---- Classic sessions (`/session/*`) ----------------------------------------------------
+
+/// The session cookie's name when `LATCHKEY_COOKIE_SECURE=false`.
+pub const SESSION_COOKIE: &str = "session";
+
+/// What a successful `POST /session/login` handed out.
+pub struct SessionLogin {
+    pub user_id: String,
+    pub csrf_token: String,
+    /// The value of the session cookie.
+    pub cookie: String,
+    /// The session cookie as set, attributes included.
+    pub set_cookie: SetCookie,
+    /// The raw `Set-Cookie` text of the session cookie.
+    pub set_cookie_text: String,
+    pub body: Value,
+}
+
+/// Reads a successful session login: the body and the session cookie.
+pub async fn session_login_from(resp: Response) -> SessionLogin {
+    let set_cookie_text = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ASCII Set-Cookie").to_owned())
+        .find(|line| SetCookie::parse(line).name.ends_with(SESSION_COOKIE))
+        .unwrap_or_else(|| panic!("no session cookie is set: {:?}", resp.headers()));
+    let set_cookie = SetCookie::parse(&set_cookie_text);
+    let body = json_body(resp, StatusCode::OK).await;
+    SessionLogin {
+        user_id: body["user"]["id"].as_str().expect("user.id").to_owned(),
+        csrf_token: body["csrf_token"].as_str().expect("csrf_token").to_owned(),
+        cookie: set_cookie.value.clone(),
+        set_cookie,
+        set_cookie_text,
+        body,
+    }
+}
+
+/// The same text with one character in the middle changed (still base64url).
+pub fn tamper(value: &str) -> String {
+    tamper_at(value, value.len() / 2)
+}
+
+/// The same text with the character at `index` changed (still base64url).
+pub fn tamper_at(value: &str, index: usize) -> String {
+    let mut chars: Vec<char> = value.chars().collect();
+    chars[index] = if chars[index] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+impl TestApp {
+    /// `POST /session/login` with a JSON body.
+    pub async fn session_login_json(
+        &self,
+        client: &Client,
+        username: &str,
+        password: &str,
+    ) -> Response {
+        client
+            .post(self.url("/session/login"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST /session/login` with an `application/x-www-form-urlencoded` body.
+    pub async fn session_login_form(&self, client: &Client, fields: &[(&str, &str)]) -> Response {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        client
+            .post(self.url("/session/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Logs an existing user in through `/session/login`; panics unless it is 200 with a cookie.
+    pub async fn session_log_in_with(
+        &self,
+        client: &Client,
+        username: &str,
+        password: &str,
+    ) -> SessionLogin {
+        session_login_from(self.session_login_json(client, username, password).await).await
+    }
+
+    /// Logs an existing user in through `/session/login` from a new, jar-less client.
+    pub async fn session_log_in(&self, username: &str) -> SessionLogin {
+        self.session_log_in_with(&plain_client(), username, PASSWORD)
+            .await
+    }
+
+    /// Registers `username` and starts a session for it (from a jar-less client).
+    pub async fn session_signed_in(&self, username: &str) -> SessionLogin {
+        self.create_user(username).await;
+        self.session_log_in(username).await
+    }
+
+    /// A request carrying `cookie` as the session cookie, from a jar-less client.
+    pub fn with_session(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: &str,
+    ) -> RequestBuilder {
+        self.with_session_at(&self.base_url, method, path, cookie)
+    }
+
+    /// As [`TestApp::with_session`], to another server (`base_url` like `http://127.0.0.1:1234`).
+    pub fn with_session_at(
+        &self,
+        base_url: &str,
+        method: reqwest::Method,
+        path: &str,
+        cookie: &str,
+    ) -> RequestBuilder {
+        let name = self.session_cookie_name();
+        plain_client()
+            .request(method, format!("{base_url}{path}"))
+            .header("cookie", format!("{name}={cookie}"))
+    }
+
+    /// The session cookie name this server uses.
+    pub fn session_cookie_name(&self) -> String {
+        self.vars
+            .get("LATCHKEY_SESSION_COOKIE_NAME")
+            .cloned()
+            .unwrap_or_else(|| SESSION_COOKIE.to_owned())
+    }
+
+    /// `GET /session/me` with an explicit session cookie.
+    pub async fn session_me(&self, cookie: &str) -> Response {
+        self.with_session(reqwest::Method::GET, "/session/me", cookie)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The status of `GET /session/me` with `cookie`.
+    pub async fn session_status(&self, cookie: &str) -> StatusCode {
+        self.session_me(cookie).await.status()
+    }
+
+    /// `PUT /session/data` with the session's cookie and CSRF token.
+    pub async fn put_session_data(&self, session: &SessionLogin, data: &Value) -> Response {
+        self.with_session(reqwest::Method::PUT, "/session/data", &session.cookie)
+            .header("x-csrf-token", &session.csrf_token)
+            .json(&json!({ "data": data }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST /session/logout` with the session's cookie and CSRF token.
+    pub async fn session_logout(&self, session: &SessionLogin) -> Response {
+        self.with_session(reqwest::Method::POST, "/session/logout", &session.cookie)
+            .header("x-csrf-token", &session.csrf_token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The test database, opened directly (to move expiry times, read what is stored).
+    pub async fn db(&self) -> sqlx::SqlitePool {
+        sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&self.vars["LATCHKEY_DATABASE_URL"])
+            .await
+            .expect("the test database opens")
+    }
+
+    /// Disables or enables a user through the store (there is no admin API yet).
+    pub async fn set_disabled(&self, user_id: &str, disabled: bool) {
+        let url = latchkey::config::DatabaseUrl::new(&self.vars["LATCHKEY_DATABASE_URL"]);
+        let store = latchkey::store::open(&url).await.expect("the store opens");
+        let id = uuid::Uuid::parse_str(user_id).expect("a user id");
+        assert!(
+            store
+                .set_disabled(id, disabled)
+                .await
+                .expect("set_disabled"),
+            "no such user {user_id}"
+        );
+    }
+}
+
+/// Polls `probe` until it returns `want` (users are cached by the server for up to 5 s).
+pub async fn eventually_status<F, Fut>(what: &str, want: StatusCode, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StatusCode>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        let got = probe().await;
+        if got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still {got} after 8 s, expected {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

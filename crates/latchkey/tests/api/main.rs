@@ -5,6 +5,8 @@
 #[cfg(test)]
 mod bad_input;
 #[cfg(test)]
+mod cookie_sessions;
+#[cfg(test)]
 mod headers_csrf;
 #[cfg(test)]
 mod health;
@@ -22,5 +24,7 @@ mod refresh;
 mod register;
 #[cfg(test)]
 mod restart;
+#[cfg(test)]
+mod sessions;
 #[cfg(test)]
 mod well_known;
