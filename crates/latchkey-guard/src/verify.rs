@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::TtlCache;
+use crate::source::Refresher;
 
 /// The claims of a Latchkey access token (RFC 9068).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -122,6 +123,8 @@ impl VerifierSettings {
 struct VerifyKey {
     alg: Algorithm,
     key: DecodingKey,
+    /// The JWK it came from (`None` for HMAC keys), to tell a changed key set from the same one.
+    jwk: Option<Jwk>,
 }
 
 /// Verifies access tokens against a set of keys that can be replaced while it runs.
@@ -132,6 +135,7 @@ pub struct Verifier {
     settings: VerifierSettings,
     keys: RwLock<HashMap<String, Arc<VerifyKey>>>,
     cache: TtlCache<[u8; 32], Arc<AccessClaims>>,
+    pub(crate) refresher: Option<Refresher>,
 }
 
 impl Verifier {
@@ -139,7 +143,12 @@ impl Verifier {
     #[must_use]
     pub fn new(settings: VerifierSettings) -> Self {
         let cache = TtlCache::new(settings.cache_capacity);
-        Self { settings, keys: RwLock::new(HashMap::new()), cache }
+        Self {
+            settings,
+            keys: RwLock::new(HashMap::new()),
+            cache,
+            refresher: None,
+        }
     }
 
     /// The settings this verifier checks against.
@@ -152,6 +161,9 @@ impl Verifier {
     /// algorithm outside the settings are skipped). HMAC keys added with
     /// [`Verifier::add_hmac_key`] are kept.
     ///
+    /// Tokens already verified stay cached unless a key was removed or changed, so reloading
+    /// an unchanged (or only grown) key set costs no signature checks.
+    ///
     /// # Errors
     /// [`VerifyError::BadKey`] when a usable-looking key cannot be decoded; nothing is replaced.
     pub fn replace_keys(&self, jwks: &JwkSet) -> Result<(), VerifyError> {
@@ -162,16 +174,25 @@ impl Verifier {
             }
         }
         let mut keys = self.keys.write();
+        let lost_a_key = keys.iter().any(|(kid, old)| {
+            old.alg != Algorithm::HS256 && fresh.get(kid).is_none_or(|new| new.jwk != old.jwk)
+        });
         keys.retain(|_, k| k.alg == Algorithm::HS256);
         keys.extend(fresh);
         drop(keys);
-        self.cache.clear();
+        if lost_a_key {
+            self.cache.clear();
+        }
         Ok(())
     }
 
     /// Adds a shared-secret HS256 key. Only for deployments that chose HS256 explicitly.
     pub fn add_hmac_key(&self, kid: &str, secret: &[u8]) {
-        let key = VerifyKey { alg: Algorithm::HS256, key: DecodingKey::from_secret(secret) };
+        let key = VerifyKey {
+            alg: Algorithm::HS256,
+            key: DecodingKey::from_secret(secret),
+            jwk: None,
+        };
         self.keys.write().insert(kid.to_owned(), Arc::new(key));
     }
 
@@ -182,15 +203,28 @@ impl Verifier {
     }
 
     fn decode_jwk(&self, jwk: &Jwk) -> Result<Option<(String, VerifyKey)>, VerifyError> {
-        let Some(kid) = jwk.common.key_id.clone() else { return Ok(None) };
-        let Some(alg) = jwk.common.key_algorithm.and_then(|a| Algorithm::try_from(a).ok()) else {
+        let Some(kid) = jwk.common.key_id.clone() else {
+            return Ok(None);
+        };
+        let Some(alg) = jwk
+            .common
+            .key_algorithm
+            .and_then(|a| Algorithm::try_from(a).ok())
+        else {
             return Ok(None);
         };
         if !self.settings.algorithms.contains(&alg) || alg == Algorithm::HS256 {
             return Ok(None);
         }
         let key = DecodingKey::from_jwk(jwk).map_err(|e| VerifyError::BadKey(e.to_string()))?;
-        Ok(Some((kid, VerifyKey { alg, key })))
+        Ok(Some((
+            kid,
+            VerifyKey {
+                alg,
+                key,
+                jwk: Some(jwk.clone()),
+            },
+        )))
     }
 
     /// Verifies `token` and returns its claims.
@@ -205,7 +239,11 @@ impl Verifier {
         let claims = Arc::new(self.verify_uncached(token)?);
         let now = unix_now();
         let remaining = (claims.exp + self.settings.leeway.as_secs()).saturating_sub(now);
-        self.cache.insert(digest, claims.clone(), Instant::now() + Duration::from_secs(remaining));
+        self.cache.insert(
+            digest,
+            claims.clone(),
+            Instant::now() + Duration::from_secs(remaining),
+        );
         Ok(claims)
     }
 
@@ -218,7 +256,12 @@ impl Verifier {
             return Err(VerifyError::WrongType);
         }
         let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
-        let key = self.keys.read().get(kid).cloned().ok_or(VerifyError::UnknownKey)?;
+        let key = self
+            .keys
+            .read()
+            .get(kid)
+            .cloned()
+            .ok_or(VerifyError::UnknownKey)?;
         // The algorithm is pinned by the key, never taken from the token: this is what stops
         // `alg: none` and HS256-signed-with-the-public-key forgeries.
         if header.alg != key.alg || !self.allows(key.alg) {
@@ -254,7 +297,10 @@ fn map_jwt_error(error: jsonwebtoken::errors::Error) -> VerifyError {
 
 /// Seconds since the Unix epoch.
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The token of an `Authorization: Bearer` header (RFC 6750 section 2.1), if any.
