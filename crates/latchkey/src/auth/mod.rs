@@ -1,6 +1,7 @@
 //! The domain: registration, login, refresh rotation, logout, sessions and password changes.
 //! No HTTP types and no database driver types live here; everything goes through [`Store`].
 
+pub mod admin;
 mod error;
 pub mod keys;
 pub mod password;
@@ -60,7 +61,8 @@ pub struct Registration {
     pub password: SecretString,
     /// Optional email.
     pub email: Option<String>,
-    /// Roles (the CLI only; the public endpoint registers without roles).
+    /// Roles (the CLI only; the public endpoint registers without roles), checked like the
+    /// admin API's.
     pub roles: Vec<String>,
 }
 
@@ -190,7 +192,7 @@ impl AuthService {
             username_key: username.key,
             email,
             password_hash: Some(password_hash),
-            roles: input.roles,
+            roles: admin::validate_roles(input.roles)?,
             disabled: false,
             created_at: now(),
         };
@@ -219,24 +221,23 @@ impl AuthService {
         let ip_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
         let throttle = self.config.throttle;
         let mut account_failures = 0;
-        if let Some(k) = &account_key {
-            if let Some(count) = self.store.throttle_get(k, started).await? {
-                account_failures = count.failures;
-                if count.failures >= throttle.max_failures_per_account {
-                    return Err(AuthError::TooManyAttempts {
-                        retry_after: seconds_until(count.window_ends_at, started).max(1),
-                    });
-                }
+        if let Some(k) = &account_key
+            && let Some(count) = self.store.throttle_get(k, started).await?
+        {
+            account_failures = count.failures;
+            if count.failures >= throttle.max_failures_per_account {
+                return Err(AuthError::TooManyAttempts {
+                    retry_after: seconds_until(count.window_ends_at, started).max(1),
+                });
             }
         }
-        if let Some(k) = &ip_key {
-            if let Some(count) = self.store.throttle_get(k, started).await? {
-                if count.failures >= throttle.max_failures_per_ip {
-                    return Err(AuthError::TooManyAttempts {
-                        retry_after: seconds_until(count.window_ends_at, started).max(1),
-                    });
-                }
-            }
+        if let Some(k) = &ip_key
+            && let Some(count) = self.store.throttle_get(k, started).await?
+            && count.failures >= throttle.max_failures_per_ip
+        {
+            return Err(AuthError::TooManyAttempts {
+                retry_after: seconds_until(count.window_ends_at, started).max(1),
+            });
         }
         let user = match &key {
             Some(k) => self.store.find_user_by_username(k).await?,
@@ -255,10 +256,10 @@ impl AuthService {
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        if account_failures > 0 {
-            if let Some(k) = &account_key {
-                self.store.throttle_clear(k).await?;
-            }
+        if account_failures > 0
+            && let Some(k) = &account_key
+        {
+            self.store.throttle_clear(k).await?;
         }
         if verified.needs_rehash {
             let hash = self.passwords.hash(password).await?;

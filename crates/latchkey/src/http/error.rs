@@ -108,6 +108,16 @@ fn auth_problem(error: AuthError) -> Problem {
             "Refresh token reused",
             detail,
         ),
+        AuthError::Forbidden => Problem::new(
+            S::FORBIDDEN,
+            "insufficient_permission",
+            "Insufficient permission",
+            detail,
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"latchkey\", error=\"insufficient_scope\""),
+        ),
         AuthError::NotFound => Problem::new(S::NOT_FOUND, "not_found", "Not found", detail),
         AuthError::Store(StoreError::Unavailable(source)) => {
             tracing::error!(error = %source, "store unavailable");

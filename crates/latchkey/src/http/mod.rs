@@ -1,5 +1,6 @@
 //! The HTTP surface: the router, its layers and the shared state.
 
+mod admin;
 mod auth;
 pub mod error;
 mod extract;
@@ -13,7 +14,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use latchkey_guard::{CrossSiteCheck, SecurityHeaders, Verifier, security_headers};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -86,6 +87,14 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/sessions", get(auth::sessions))
         .route("/auth/sessions/{id}", delete(auth::delete_session))
         .route("/auth/password", post(auth::change_password))
+        .route("/admin/users", get(admin::list_users))
+        .route("/admin/users/{id}/roles", put(admin::set_roles))
+        .route(
+            "/admin/users/{id}/revoke-sessions",
+            post(admin::revoke_sessions),
+        )
+        .route("/admin/users/{id}/disable", post(admin::disable))
+        .route("/admin/users/{id}/enable", post(admin::enable))
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route(
             "/.well-known/openid-configuration",
