@@ -12,12 +12,8 @@ use crate::store::StoreError;
 pub enum ApiError {
     /// A domain refusal or failure.
     Auth(AuthError),
-    /// The body is not valid JSON or lacks fields.
+    /// Input refused before the domain sees it (query parameters, oversized fields).
     BadRequest(String),
-    /// The body's Content-Type is not JSON.
-    UnsupportedMediaType,
-    /// The body is larger than the limit.
-    PayloadTooLarge,
     /// No such route or resource.
     NotFound,
     /// The route exists, the method does not.
@@ -43,18 +39,6 @@ impl IntoResponse for ApiError {
             Self::BadRequest(detail) => {
                 Problem::new(S::BAD_REQUEST, "invalid_input", "Invalid input", detail)
             }
-            Self::UnsupportedMediaType => Problem::new(
-                S::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
-                "send the body as application/json",
-            ),
-            Self::PayloadTooLarge => Problem::new(
-                S::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Payload too large",
-                "the request body is too large",
-            ),
             Self::NotFound => Problem::new(
                 S::NOT_FOUND,
                 "not_found",
