@@ -15,8 +15,8 @@ use crate::config::Config;
 use crate::http::{AppState, router};
 use crate::store;
 
-/// How often signing keys are re-read from the store (a rotation made by the CLI or another
-/// instance is in use within this delay).
+/// How often signing keys are re-read from the store by default (a rotation made by the CLI or
+/// another instance is in use within this delay).
 pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -51,6 +51,7 @@ impl Server {
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
+        let key_reload_every = config.key_reload_interval;
         let app = router(AppState::new(auth.clone(), config));
         let serving = tokio::spawn(async move {
             axum::serve(
@@ -62,7 +63,10 @@ impl Server {
             })
             .await
         });
-        let jobs = vec![spawn_key_reload(auth.clone()), spawn_purge(auth)];
+        let jobs = vec![
+            spawn_key_reload(auth.clone(), key_reload_every),
+            spawn_purge(auth),
+        ];
         tracing::info!(%addr, "latchkey listening");
         Ok(Self {
             addr,
@@ -99,9 +103,9 @@ impl Server {
     }
 }
 
-fn spawn_key_reload(auth: Arc<AuthService>) -> JoinHandle<()> {
+fn spawn_key_reload(auth: Arc<AuthService>, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
             tick.tick().await;

@@ -26,6 +26,9 @@ pub enum AuthError {
     /// An already-rotated refresh token was presented: its family is revoked.
     #[error("the refresh token was already used; all sessions of this login are revoked")]
     RefreshTokenReused,
+    /// The caller is authenticated but not allowed to do this.
+    #[error("you are not allowed to do this")]
+    Forbidden,
     /// The named thing does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,

@@ -1,6 +1,7 @@
 //! The domain: registration, login, refresh rotation, logout, sessions and password changes.
 //! No HTTP types and no database driver types live here; everything goes through [`Store`].
 
+pub mod admin;
 mod error;
 pub mod keys;
 pub mod password;
@@ -70,7 +71,8 @@ pub struct Registration {
     pub password: SecretString,
     /// Optional email.
     pub email: Option<String>,
-    /// Roles (the CLI only; the public endpoint registers without roles).
+    /// Roles (the CLI only; the public endpoint registers without roles), checked like the
+    /// admin API's.
     pub roles: Vec<String>,
 }
 
@@ -203,7 +205,7 @@ impl AuthService {
             username_key: username.key,
             email,
             password_hash: Some(password_hash),
-            roles: input.roles,
+            roles: admin::validate_roles(input.roles)?,
             disabled: false,
             created_at: now(),
         };

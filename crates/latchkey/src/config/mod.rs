@@ -210,6 +210,9 @@ pub struct Config {
     pub session_keys: Vec<SecretSlice<u8>>,
     /// `LATCHKEY_CONTENT_SECURITY_POLICY`: replaces helmet's default policy (`none` removes it).
     pub content_security_policy: Option<String>,
+    /// `LATCHKEY_KEY_RELOAD_INTERVAL` (undocumented, for tests): how often signing keys are
+    /// re-read from the store. Default [`crate::server::KEY_RELOAD_INTERVAL`].
+    pub key_reload_interval: Duration,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -246,6 +249,7 @@ const KNOWN: &[&str] = &[
     "LATCHKEY_SESSION_ABSOLUTE_TIMEOUT",
     "LATCHKEY_SESSION_KEYS",
     "LATCHKEY_CONTENT_SECURITY_POLICY",
+    "LATCHKEY_KEY_RELOAD_INTERVAL",
     "LATCHKEY_LOG",
     "LATCHKEY_LOG_FORMAT",
 ];
@@ -653,6 +657,13 @@ impl Config {
                 "must be a valid header value",
             ));
         }
+        let key_reload_interval = vars.duration("LATCHKEY_KEY_RELOAD_INTERVAL", "10s")?;
+        if !(1..=3_600).contains(&key_reload_interval.as_secs()) {
+            return Err(err(
+                "LATCHKEY_KEY_RELOAD_INTERVAL",
+                "must be between 1s and 1h",
+            ));
+        }
 
         let mut unknown_variables: Vec<String> = map
             .keys()
@@ -688,6 +699,7 @@ impl Config {
             session_absolute_timeout,
             session_keys,
             content_security_policy,
+            key_reload_interval,
             unknown_variables,
         })
     }

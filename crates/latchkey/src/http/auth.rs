@@ -41,7 +41,7 @@ pub struct PasswordBody {
     new_password: SecretString,
 }
 
-/// The `User` object of the API.
+/// The `User` object of the API; the admin API adds `disabled`.
 #[derive(Serialize)]
 pub struct UserView {
     id: String,
@@ -49,6 +49,18 @@ pub struct UserView {
     email: Option<String>,
     roles: Vec<String>,
     created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled: Option<bool>,
+}
+
+impl UserView {
+    /// The admin API's view of a user: the `User` object plus `disabled`.
+    pub fn admin(u: &UserRecord) -> Self {
+        Self {
+            disabled: Some(u.disabled),
+            ..Self::from(u)
+        }
+    }
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -63,11 +75,12 @@ impl From<&UserRecord> for UserView {
             email: u.email.clone(),
             roles: u.roles.clone(),
             created_at: rfc3339(u.created_at),
+            disabled: None,
         }
     }
 }
 
-fn no_store(mut response: Response) -> Response {
+pub(super) fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -12,12 +12,8 @@ use crate::store::StoreError;
 pub enum ApiError {
     /// A domain refusal or failure.
     Auth(AuthError),
-    /// The body is not valid JSON or lacks fields.
+    /// Input refused before the domain sees it (query parameters, oversized fields).
     BadRequest(String),
-    /// The body's Content-Type is not JSON.
-    UnsupportedMediaType,
-    /// The body is larger than the limit.
-    PayloadTooLarge,
     /// No such route or resource.
     NotFound,
     /// The route exists, the method does not.
@@ -43,18 +39,6 @@ impl IntoResponse for ApiError {
             Self::BadRequest(detail) => {
                 Problem::new(S::BAD_REQUEST, "invalid_input", "Invalid input", detail)
             }
-            Self::UnsupportedMediaType => Problem::new(
-                S::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
-                "send the body as application/json",
-            ),
-            Self::PayloadTooLarge => Problem::new(
-                S::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Payload too large",
-                "the request body is too large",
-            ),
             Self::NotFound => Problem::new(
                 S::NOT_FOUND,
                 "not_found",
@@ -107,6 +91,16 @@ fn auth_problem(error: AuthError) -> Problem {
             "refresh_token_reused",
             "Refresh token reused",
             detail,
+        ),
+        AuthError::Forbidden => Problem::new(
+            S::FORBIDDEN,
+            "insufficient_permission",
+            "Insufficient permission",
+            detail,
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"latchkey\", error=\"insufficient_scope\""),
         ),
         AuthError::NotFound => Problem::new(S::NOT_FOUND, "not_found", "Not found", detail),
         AuthError::Store(StoreError::Unavailable(source)) => {

@@ -1,5 +1,6 @@
 //! The HTTP surface: the router, its layers and the shared state.
 
+mod admin;
 mod auth;
 pub mod error;
 mod extract;
@@ -99,6 +100,14 @@ pub fn router(state: AppState) -> Router {
         .route("/session/csrf", get(session::csrf))
         .route("/session/data", put(session::set_data))
         .route("/session/logout", post(session::logout))
+        .route("/admin/users", get(admin::list_users))
+        .route("/admin/users/{id}/roles", put(admin::set_roles))
+        .route(
+            "/admin/users/{id}/revoke-sessions",
+            post(admin::revoke_sessions),
+        )
+        .route("/admin/users/{id}/disable", post(admin::disable))
+        .route("/admin/users/{id}/enable", post(admin::enable))
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route(
             "/.well-known/openid-configuration",
