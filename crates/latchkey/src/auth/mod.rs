@@ -1,8 +1,10 @@
-//! The domain: registration, login, refresh rotation, logout, sessions and password changes.
+//! The domain: registration, login, refresh rotation, logout, sessions, password changes and
+//! sign-in with upstream OpenID Connect providers.
 //! No HTTP types and no database driver types live here; everything goes through [`Store`].
 
 mod error;
 pub mod keys;
+pub mod oidc;
 pub mod password;
 pub mod refresh;
 pub mod sessions;
@@ -84,6 +86,7 @@ pub struct AuthService {
     verifier: Arc<Verifier>,
     users: TtlCache<Uuid, Arc<UserRecord>>,
     sealer: sessions::CookieSealer,
+    oidc: oidc::Providers,
 }
 
 /// The current time at the stores' precision (milliseconds), so that what is returned at
@@ -129,8 +132,10 @@ impl AuthService {
         let refresh_key = store.server_secret(REFRESH_KEY_NAME, &candidate).await?;
         let codec = RefreshCodec::new(&refresh_key);
         let sealer = sessions::build_sealer(&*store, &config.session_keys).await?;
+        let oidc = oidc::Providers::new(&config.oauth)?;
         Ok(Self {
             sealer,
+            oidc,
             store,
             config,
             passwords,
