@@ -211,7 +211,9 @@ impl AuthService {
         let metadata = client.metadata().await?;
         // RFC 9207 section 2.4: compare `iss` when present; require it when announced.
         match &params.iss {
-            Some(iss) if *iss != client.config.issuer => {
+            Some(iss)
+                if !id_token::accepted_issuers(&client.config.issuer).contains(&iss.as_str()) =>
+            {
                 return Err(OAuthError::IssuerMismatch.into());
             }
             None if metadata.authorization_response_iss_parameter_supported => {

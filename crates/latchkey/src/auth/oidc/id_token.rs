@@ -113,7 +113,7 @@ impl ProviderKeys {
 /// What the ID token must say.
 #[derive(Debug, Clone, Copy)]
 pub struct Expected<'a> {
-    /// The provider's issuer, exactly.
+    /// The provider's issuer, exactly (and its legacy spellings, see [`accepted_issuers`]).
     pub issuer: &'a str,
     /// Our client id: in `aud`, and `azp` when present.
     pub client_id: &'a str,
@@ -173,6 +173,17 @@ fn invalid(what: &str) -> OAuthError {
     OAuthError::InvalidIdToken(what.to_owned())
 }
 
+/// The `iss` values accepted for `issuer`: itself, and for Google also the scheme-less
+/// `accounts.google.com` its documentation says ID tokens may carry.
+#[must_use]
+pub fn accepted_issuers(issuer: &str) -> Vec<&str> {
+    if issuer == crate::config::GOOGLE_ISSUER {
+        vec![issuer, "accounts.google.com"]
+    } else {
+        vec![issuer]
+    }
+}
+
 /// Whether a claim says "verified": `true`, or the string `"true"` some providers send.
 #[must_use]
 pub fn is_true(value: Option<&serde_json::Value>) -> bool {
@@ -199,7 +210,7 @@ pub fn validate(
         .ok_or_else(|| invalid("refused signing algorithm"))?;
     let mut validation = Validation::new(header.alg);
     validation.leeway = expected.leeway;
-    validation.set_issuer(&[expected.issuer]);
+    validation.set_issuer(&accepted_issuers(expected.issuer));
     // Checked below against `expected.now`, so that one clock decides (and tests can set it).
     validation.validate_exp = false;
     validation.validate_aud = false; // checked below, together with azp

@@ -197,6 +197,15 @@ fn clock_skew_within_the_leeway_is_accepted() {
 }
 
 #[test]
+fn google_tokens_may_name_the_issuer_without_its_scheme() {
+    assert_eq!(
+        accepted_issuers("https://accounts.google.com"),
+        ["https://accounts.google.com", "accounts.google.com"]
+    );
+    assert_eq!(accepted_issuers(ISS), [ISS]);
+}
+
+#[test]
 fn unusable_keys_in_a_jwks_are_skipped() {
     let key = test_key(SigningAlg::RS256, "k1");
     let set = [

@@ -57,6 +57,12 @@ impl Providers {
     /// # Errors
     /// When the HTTP client cannot be built (no TLS roots).
     pub fn new(config: &OAuthConfig) -> Result<Self, super::AuthError> {
+        let mut by_name = HashMap::new();
+        let mut list = Vec::new();
+        if config.providers.is_empty() {
+            // No HTTP client (and no TLS roots loaded) for servers without providers.
+            return Ok(Self { by_name, list });
+        }
         let http = reqwest::Client::builder()
             .timeout(HTTP_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
@@ -66,8 +72,6 @@ impl Providers {
             .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| super::AuthError::Internal(format!("HTTP client: {e}")))?;
-        let mut by_name = HashMap::new();
-        let mut list = Vec::new();
         for p in &config.providers {
             list.push(ProviderInfo {
                 name: p.name.clone(),
