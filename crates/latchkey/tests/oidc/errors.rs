@@ -210,3 +210,18 @@ async fn an_id_token_signed_by_another_key_is_refused() {
     assert_eq!(error_of(&landed).as_deref(), Some("invalid_id_token"));
     assert_eq!(app.user_count().await, 0);
 }
+
+#[tokio::test]
+async fn a_disabled_user_cannot_sign_in_with_the_provider() {
+    use latchkey::store::Store;
+    let Some((_provider, app)) = setup(&[], &[]).await else {
+        return;
+    };
+    let browser = Browser::new();
+    browser.sign_in(&app, "zoe").await;
+    let id = browser.me(&app, &browser.refresh(&app).await).await["id"].clone();
+    let id = uuid::Uuid::parse_str(id.as_str().unwrap()).unwrap();
+    assert!(app.store().await.set_disabled(id, true).await.unwrap());
+    let landed = Browser::new().sign_in(&app, "zoe").await;
+    assert_eq!(error_of(&landed).as_deref(), Some("account_disabled"));
+}

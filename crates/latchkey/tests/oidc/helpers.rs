@@ -176,14 +176,18 @@ impl App {
         }
     }
 
+    /// The server's store, opened beside it on the same database file.
+    pub async fn store(&self) -> latchkey::store::sqlite::SqliteStore {
+        let url = format!("sqlite://{}", self.db.display());
+        latchkey::store::sqlite::SqliteStore::open(&url)
+            .await
+            .expect("store opens")
+    }
+
     /// How many users the store holds (read straight from the database).
     pub async fn user_count(&self) -> u64 {
         use latchkey::store::Store;
-        let url = format!("sqlite://{}", self.db.display());
-        let store = latchkey::store::sqlite::SqliteStore::open(&url)
-            .await
-            .expect("store opens");
-        store.count_users().await.expect("count")
+        self.store().await.count_users().await.expect("count")
     }
 
     /// The URL that starts a sign-in with the test provider.

@@ -82,6 +82,7 @@ pub struct ProviderClient {
     metadata: RwLock<Option<Cached<Metadata>>>,
     keys: RwLock<Option<Cached<ProviderKeys>>>,
     fetching: tokio::sync::Mutex<()>,
+    min_refetch: Duration,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> OAuthError {
@@ -110,6 +111,7 @@ impl ProviderClient {
             metadata: RwLock::new(None),
             keys: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(()),
+            min_refetch: JWKS_MIN_REFETCH,
         }
     }
 
@@ -196,7 +198,7 @@ impl ProviderClient {
             keys.read().as_ref().map(|c| {
                 let fresh = c.fetched.elapsed() < JWKS_TTL;
                 let knows = kid.is_none_or(|k| c.value.knows(k));
-                let may_refetch = c.fetched.elapsed() >= JWKS_MIN_REFETCH;
+                let may_refetch = c.fetched.elapsed() >= self.min_refetch;
                 (c.value.clone(), fresh && (knows || !may_refetch))
             })
         };
@@ -347,3 +349,7 @@ impl ProviderClient {
 fn form_encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;
