@@ -147,7 +147,7 @@ impl AuthService {
     ///
     /// # Errors
     /// A [`CallbackFailure`] with the allowed `redirect_to` when the state was valid.
-    #[tracing::instrument(skip_all, fields(provider))]
+    #[tracing::instrument(skip_all, fields(provider = %provider))]
     pub async fn oauth_callback(
         &self,
         provider: &str,
@@ -172,17 +172,18 @@ impl AuthService {
         if record.provider != provider || !bound {
             return Err(fail(OAuthError::InvalidState.into(), redirect_to));
         }
+        // The allow-list may have changed since the start: decide before signing anyone in.
+        let Some(redirect_to) = redirect_to else {
+            return Err(fail(OAuthError::InvalidRedirect.into(), None));
+        };
         match self.finish(provider, &params, record, client_info).await {
-            Ok(issued) => match redirect_to {
-                Some(redirect_to) => Ok(CallbackOutcome {
-                    redirect_to,
-                    issued,
-                }),
-                None => Err(fail(OAuthError::InvalidRedirect.into(), None)),
-            },
+            Ok(issued) => Ok(CallbackOutcome {
+                redirect_to,
+                issued,
+            }),
             Err(error) => {
                 tracing::info!(error = %error, "sign-in with provider failed");
-                Err(fail(error, redirect_to))
+                Err(fail(error, Some(redirect_to)))
             }
         }
     }
