@@ -112,9 +112,12 @@ pub async fn start_provider(app_port: u16, env: &[(&str, &str)]) -> Provider {
         child,
         issuer: String::new(),
     };
-    match tokio::time::timeout(Duration::from_secs(90), reading).await {
+    // Starting takes a second or two, but far longer on a machine busy compiling: node
+    // loads a few hundred modules and generates RSA, EC and Ed25519 keys.
+    match tokio::time::timeout(Duration::from_secs(240), reading).await {
         Ok(Ok(issuer)) => provider.issuer = issuer,
-        _ => panic!("the provider did not start listening within 90 s"),
+        Ok(Err(_)) => panic!("the provider exited before listening (run with TEST_LOG=1)"),
+        Err(_) => panic!("the provider did not start listening within 240 s"),
     }
     provider
 }
@@ -246,7 +249,7 @@ impl Browser {
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(120))
             .build()
             .expect("client");
         Self { http }
