@@ -59,7 +59,9 @@ impl AppState {
     fn redirect(&self, location: &str, cookies: &[HeaderValue]) -> Response {
         let mut response = StatusCode::FOUND.into_response();
         let headers = response.headers_mut();
-        if let Ok(location) = HeaderValue::from_str(location) {
+        // Through `Url`, so that a configured URL with non-ASCII characters is percent-encoded.
+        let location = url::Url::parse(location).map_or_else(|_| location.to_owned(), String::from);
+        if let Ok(location) = HeaderValue::from_str(&location) {
             headers.insert(header::LOCATION, location);
         }
         for cookie in cookies {
