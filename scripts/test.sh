@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace: formatting, lints, unit and black-box tests.
-# Services the tests need are installed and started here (none yet besides the embedded
-# SQLite store, which needs nothing).
+# Services the tests need are installed here and started by the tests themselves: the
+# OpenID provider of the OIDC tests (npm `oidc-provider`, run with node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== OpenID provider for the OIDC tests (npm ci)"
+if command -v npm >/dev/null 2>&1; then
+  # Idempotent: npm ci reinstalls exactly the locked versions.
+  (cd crates/latchkey/tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "npm not found: the OIDC tests will skip (and fail under CI=true)"
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

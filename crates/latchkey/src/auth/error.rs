@@ -32,6 +32,14 @@ pub enum AuthError {
     /// The named thing does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,
+    /// A sign-in with an upstream provider was refused or failed.
+    #[error(transparent)]
+    OAuth(#[from] super::oidc::OAuthError),
+    /// Removing this would leave the user no way to log in (no password, no other identity).
+    #[error(
+        "this is the account's last way to log in; set a password or link another provider first"
+    )]
+    LastLoginMethod,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

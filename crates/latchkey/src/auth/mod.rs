@@ -1,9 +1,11 @@
-//! The domain: registration, login, refresh rotation, logout, sessions and password changes.
+//! The domain: registration, login, refresh rotation, logout, sessions, password changes and
+//! sign-in with upstream OpenID Connect providers.
 //! No HTTP types and no database driver types live here; everything goes through [`Store`].
 
 pub mod admin;
 mod error;
 pub mod keys;
+pub mod oidc;
 pub mod password;
 pub mod refresh;
 pub mod sessions;
@@ -85,7 +87,9 @@ pub struct AuthService {
     codec: RefreshCodec,
     verifier: Arc<Verifier>,
     users: TtlCache<Uuid, Arc<UserRecord>>,
+    identity_cache: TtlCache<Uuid, Arc<Vec<crate::store::IdentityRecord>>>,
     sealer: sessions::CookieSealer,
+    oidc: oidc::Providers,
 }
 
 /// The current time at the stores' precision (milliseconds), so that what is returned at
@@ -131,8 +135,10 @@ impl AuthService {
         let refresh_key = store.server_secret(REFRESH_KEY_NAME, &candidate).await?;
         let codec = RefreshCodec::new(&refresh_key);
         let sealer = sessions::build_sealer(&*store, &config.session_keys).await?;
+        let oidc = oidc::Providers::new(&config.oauth)?;
         Ok(Self {
             sealer,
+            oidc,
             store,
             config,
             passwords,
@@ -140,6 +146,7 @@ impl AuthService {
             codec,
             verifier,
             users: TtlCache::new(10_000),
+            identity_cache: TtlCache::new(10_000),
         })
     }
 

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use latchkey_guard::Problem;
 
 use crate::auth::AuthError;
+use crate::auth::oidc::OAuthError;
 use crate::store::StoreError;
 
 /// An error answered to a client.
@@ -103,6 +104,21 @@ fn auth_problem(error: AuthError) -> Problem {
             HeaderValue::from_static("Bearer realm=\"latchkey\", error=\"insufficient_scope\""),
         ),
         AuthError::NotFound => Problem::new(S::NOT_FOUND, "not_found", "Not found", detail),
+        AuthError::LastLoginMethod => Problem::new(
+            S::CONFLICT,
+            "last_login_method",
+            "Last way to log in",
+            detail,
+        ),
+        AuthError::OAuth(e) => {
+            let status = match e {
+                OAuthError::UnknownProvider => S::NOT_FOUND,
+                OAuthError::IdentityTaken | OAuthError::AccountExists => S::CONFLICT,
+                OAuthError::ProviderUnavailable(_) => S::BAD_GATEWAY,
+                _ => S::BAD_REQUEST,
+            };
+            Problem::new(status, e.code(), "Sign-in with provider failed", detail)
+        }
         AuthError::Store(StoreError::Unavailable(source)) => {
             tracing::error!(error = %source, "store unavailable");
             Problem::new(

@@ -5,6 +5,7 @@ mod auth;
 pub mod error;
 mod extract;
 mod health;
+mod oauth;
 mod session;
 pub mod strategy;
 mod well_known;
@@ -94,6 +95,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/auth/password",
             post(auth::change_password).layer(either()),
+        )
+        .route("/auth/oauth/providers", get(oauth::providers))
+        .route("/auth/oauth/{provider}/authorize", get(oauth::authorize))
+        .route("/auth/oauth/{provider}/callback", get(oauth::callback))
+        .route(
+            "/auth/oauth/{provider}/link",
+            post(oauth::link).delete(oauth::unlink).layer(either()),
         )
         .route("/session/login", post(session::login))
         .route("/session/me", get(session::me))
