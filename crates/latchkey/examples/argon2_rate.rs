@@ -4,7 +4,15 @@
 //!
 //! `cargo run --release -p latchkey --example argon2_rate [seconds] [threads]`
 //!
-//! Prints one line `argon2id_hashes_per_sec=<rate> threads=<n> seconds=<s> hashes=<count>`.
+//! Two modes are measured one after the other, each for `seconds` (default 5):
+//! - `hash_password`: `PasswordHasher::hash_password`, which allocates (zeroed) its 19 MiB of
+//!   blocks on every call, as a server does;
+//! - `reused_memory`: `hash_password_into_with_memory` with one block buffer per thread,
+//!   allocated once: the pure computation, an upper bound for what the cores allow.
+//!
+//! Prints one line:
+//! `argon2id_hashes_per_sec=<hash_password rate> argon2id_reused_memory_hashes_per_sec=<rate>
+//!  threads=<n> seconds=<s>`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +20,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, Version};
+
+const PASSWORD: &[u8] = b"correct horse battery staple 7";
+const SALT: &[u8] = b"latchkey-argon2-rate-salt";
+
+#[derive(Clone, Copy)]
+enum Mode {
+    HashPassword,
+    ReusedMemory,
+}
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -29,12 +46,16 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or(1),
     };
     let params = Params::new(19_456, 2, 1, None).map_err(|e| anyhow!("argon2 parameters: {e}"))?;
+    let allocating = rate(Mode::HashPassword, &params, threads, seconds)?;
+    let reused = rate(Mode::ReusedMemory, &params, threads, seconds)?;
+    println!(
+        "argon2id_hashes_per_sec={allocating:.1} argon2id_reused_memory_hashes_per_sec={reused:.1} threads={threads} seconds={seconds}"
+    );
+    Ok(())
+}
 
-    // One warm-up hash so that first-touch page faults are not counted.
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(b"warm-up password for the rate test")
-        .map_err(|e| anyhow!("argon2: {e}"))?;
-
+/// Hashes per second over `threads` threads hashing for `seconds`.
+fn rate(mode: Mode, params: &Params, threads: usize, seconds: f64) -> anyhow::Result<f64> {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -42,11 +63,29 @@ fn main() -> anyhow::Result<()> {
         .map(|_| {
             let (stop, count, params) = (Arc::clone(&stop), Arc::clone(&count), params.clone());
             thread::spawn(move || -> anyhow::Result<()> {
+                let blocks = params.block_count();
                 let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+                let mut memory = match mode {
+                    Mode::HashPassword => Vec::new(),
+                    Mode::ReusedMemory => vec![Block::new(); blocks],
+                };
+                let mut out = [0u8; 32];
                 while !stop.load(Ordering::Relaxed) {
-                    hasher
-                        .hash_password(b"correct horse battery staple 7")
-                        .map_err(|e| anyhow!("argon2: {e}"))?;
+                    match mode {
+                        Mode::HashPassword => {
+                            hasher
+                                .hash_password(PASSWORD)
+                                .map_err(|e| anyhow!("argon2: {e}"))?;
+                        }
+                        Mode::ReusedMemory => hasher
+                            .hash_password_into_with_memory(
+                                PASSWORD,
+                                SALT,
+                                &mut out,
+                                &mut memory[..],
+                            )
+                            .map_err(|e| anyhow!("argon2: {e}"))?,
+                    }
                     count.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
@@ -62,11 +101,6 @@ fn main() -> anyhow::Result<()> {
     }
     // Hashes finished after the stop flag count too, so divide by the full elapsed time.
     let elapsed = start.elapsed().as_secs_f64();
-    let hashes = count.load(Ordering::Relaxed);
     #[allow(clippy::cast_precision_loss)]
-    let rate = hashes as f64 / elapsed;
-    println!(
-        "argon2id_hashes_per_sec={rate:.1} threads={threads} seconds={elapsed:.2} hashes={hashes}"
-    );
-    Ok(())
+    Ok(count.load(Ordering::Relaxed) as f64 / elapsed)
 }

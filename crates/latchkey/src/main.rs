@@ -9,6 +9,12 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // aws-lc seeds its generator from CPU jitter entropy on first use (tens of milliseconds);
+    // start that now, beside config and database work, instead of on the first key or token.
+    std::thread::spawn(|| {
+        let mut warm = [0u8; 1];
+        let _ = aws_lc_rs::rand::fill(&mut warm);
+    });
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(config) => config,

@@ -31,6 +31,17 @@ const REFRESH_KEY_NAME: &str = "refresh_token_hmac_v1";
 /// How long `/auth/me` may answer from the in-process user cache.
 const USER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Fills `buf` from the operating system's CSPRNG (`getrandom`).
+///
+/// Used rather than aws-lc's generator for secrets and ids: aws-lc seeds its generator from
+/// CPU jitter entropy on first use, which costs tens of milliseconds at start-up.
+///
+/// # Errors
+/// [`AuthError::Internal`] when the OS has no randomness to give.
+pub fn fill_random(buf: &mut [u8]) -> Result<(), AuthError> {
+    getrandom::fill(buf).map_err(|e| AuthError::Internal(format!("randomness: {e}")))
+}
+
 /// Who is calling, as far as the network tells.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
@@ -130,8 +141,7 @@ impl AuthService {
         )
         .await?;
         let mut candidate = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut candidate)
-            .map_err(|e| AuthError::Internal(format!("randomness: {e}")))?;
+        fill_random(&mut candidate)?;
         let refresh_key = store.server_secret(REFRESH_KEY_NAME, &candidate).await?;
         let codec = RefreshCodec::new(&refresh_key);
         let sealer = sessions::build_sealer(&*store, &config.session_keys).await?;

@@ -100,7 +100,7 @@ impl CookieSealer {
             .first()
             .ok_or_else(|| AuthError::Internal("no session key".into()))?;
         let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|e| AuthError::Internal(e.to_string()))?;
+        crate::auth::fill_random(&mut nonce)?;
         let mut buffer =
             serde_json::to_vec(payload).map_err(|e| AuthError::Internal(e.to_string()))?;
         key.seal_in_place_append_tag(
@@ -148,7 +148,7 @@ pub(super) async fn build_sealer(
 ) -> Result<CookieSealer, AuthError> {
     if configured.is_empty() {
         let mut candidate = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut candidate).map_err(|e| AuthError::Internal(e.to_string()))?;
+        crate::auth::fill_random(&mut candidate)?;
         let key = store.server_secret(SESSION_KEY_NAME, &candidate).await?;
         return CookieSealer::new(&[&key]);
     }
@@ -158,8 +158,7 @@ pub(super) async fn build_sealer(
 
 fn random_token() -> Result<String, AuthError> {
     let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|e| AuthError::Internal(format!("randomness: {e}")))?;
+    crate::auth::fill_random(&mut bytes)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 

@@ -37,6 +37,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The Origin / Fetch-Metadata check for cookie-authenticated routes.
     pub csrf: Arc<CrossSiteCheck>,
+    /// What a route accepts when it names no strategies: a Bearer token.
+    pub default_strategies: Arc<[Arc<dyn strategy::Strategy>]>,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -56,7 +58,13 @@ impl AppState {
             own_origin,
             config.allowed_origins.clone(),
         ));
-        Self { auth, config, csrf }
+        let default_strategies = Arc::from(vec![strategy::bearer()]);
+        Self {
+            auth,
+            config,
+            csrf,
+            default_strategies,
+        }
     }
 }
 
@@ -80,7 +88,7 @@ pub fn router(state: AppState) -> Router {
             ])
             .max_age(Duration::from_secs(600))
     });
-    Router::new()
+    let app = Router::new()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
@@ -125,9 +133,14 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn(strategy::session_cookie_writer))
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(config.body_limit))
+        .with_state(state);
+    // Only sealed-cookie sessions are ever re-issued on a plain request (sliding idle timeout).
+    let app = if config.session_store == crate::config::SessionStoreKind::Cookie {
+        app.layer(axum::middleware::from_fn(strategy::session_cookie_writer))
+    } else {
+        app
+    };
+    app.layer(DefaultBodyLimit::max(config.body_limit))
         .layer(tower::util::option_layer(cors))
         .layer(CatchPanicLayer::custom(|_| panic_response()))
         .layer(TimeoutLayer::with_status_code(

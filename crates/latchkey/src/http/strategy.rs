@@ -221,9 +221,11 @@ impl FromRequestParts<AppState> for CurrentUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let strategies = parts.extensions.get::<Strategies>().cloned();
-        let strategies = strategies.map_or_else(|| vec![bearer()], |s| s.0.to_vec());
-        for strategy in &strategies {
+        let strategies = match parts.extensions.get::<Strategies>() {
+            Some(listed) => listed.0.clone(),
+            None => Arc::clone(&state.default_strategies),
+        };
+        for strategy in strategies.iter() {
             if let Some(principal) = strategy.authenticate(parts, state).await? {
                 tracing::trace!(strategy = strategy.name(), "authenticated");
                 return Ok(Self(principal));

@@ -45,7 +45,7 @@ fn username_stems(claims: &IdentityClaims, provider: &str) -> Vec<String> {
 
 fn random_suffix() -> String {
     let mut bytes = [0u8; 3];
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    let _ = crate::auth::fill_random(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -60,8 +60,7 @@ pub struct CallbackFailure {
 
 fn random_token() -> Result<String, AuthError> {
     let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|e| AuthError::Internal(format!("randomness: {e}")))?;
+    crate::auth::fill_random(&mut bytes)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
