@@ -3,8 +3,12 @@
 
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
 use super::AuthError;
@@ -136,9 +140,7 @@ impl PasswordHasherPool {
                     needs_rehash: false,
                 };
             };
-            let matches = argon2()
-                .verify_password(password.expose_secret().as_bytes(), &parsed)
-                .is_ok();
+            let matches = verify_with_reused_memory(password.expose_secret().as_bytes(), &parsed);
             let needs_rehash = parsed.algorithm.as_str() != "argon2id"
                 || Params::try_from(&parsed).map_or(true, |p| {
                     p.m_cost() != params.m_cost()
@@ -170,15 +172,88 @@ impl PasswordHasherPool {
 
 const DUMMY_PASSWORD: &[u8] = b"latchkey dummy password for unknown users";
 
-fn argon2() -> Argon2<'static> {
-    Argon2::default()
+thread_local! {
+    /// Each hashing thread's Argon2 memory, allocated once and reused by every hash, so memory
+    /// stays at `threads × m_cost` however many logins come.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs Argon2 into `out` with this thread's reusable memory.
+fn argon2_into(
+    algorithm: Algorithm,
+    version: Version,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        let needed = params.block_count();
+        if blocks.len() < needed {
+            blocks.resize(needed, Block::default());
+        }
+        Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
+            password,
+            salt,
+            out,
+            &mut blocks[..needed],
+        )
+    })
 }
 
 fn hash_with(params: &Params, password: &[u8]) -> Result<String, AuthError> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(password)
-        .map(|h| h.to_string())
-        .map_err(|e| AuthError::Internal(format!("argon2: {e}")))
+    let internal = |e: &dyn std::fmt::Display| AuthError::Internal(format!("argon2: {e}"));
+    let mut salt = [0u8; 16];
+    super::fill_random(&mut salt)?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2_into(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params,
+        password,
+        &salt,
+        &mut out,
+    )
+    .map_err(|e| internal(&e))?;
+    let hash = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| internal(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| internal(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| internal(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Recomputes the stored hash's output for `password` and compares in constant time.
+fn verify_with_reused_memory(password: &[u8], parsed: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let Ok(version) = parsed.version.map_or(Ok(Version::V0x13), Version::try_from) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(parsed) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.as_bytes().len()];
+    if argon2_into(
+        algorithm,
+        version,
+        &params,
+        password,
+        salt.as_ref(),
+        &mut out,
+    )
+    .is_err()
+    {
+        return false;
+    }
+    bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
 /// A username as displayed (NFKC) and as compared (case-folded).
@@ -288,6 +363,31 @@ mod tests {
             .await
             .unwrap();
         assert!(!bad.matches);
+    }
+
+    #[tokio::test]
+    async fn hashes_made_by_the_argon2_crate_itself_still_verify() {
+        use argon2::PasswordHasher;
+        let params = Params::new(1024, 1, 1, None).unwrap();
+        let stored = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"correct horse battery staple")
+            .unwrap()
+            .to_string();
+        let pool = pool();
+        let ok = pool
+            .verify(
+                SecretString::from("correct horse battery staple"),
+                Some(stored.clone()),
+            )
+            .await;
+        assert!(ok.unwrap().matches);
+        let bad = pool
+            .verify(
+                SecretString::from("correct horse battery stapler"),
+                Some(stored),
+            )
+            .await;
+        assert!(!bad.unwrap().matches);
     }
 
     #[tokio::test]
