@@ -128,7 +128,7 @@ impl Cli {
                     "new signing key {} ({}); running servers switch to it within {} s",
                     key.kid,
                     key.alg,
-                    crate::server::KEY_RELOAD_INTERVAL.as_secs()
+                    config.key_reload_interval.as_secs()
                 );
                 Ok(())
             }

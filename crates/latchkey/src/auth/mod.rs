@@ -6,7 +6,7 @@ pub mod keys;
 pub mod password;
 pub mod refresh;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use latchkey_guard::jsonwebtoken::jwk::JwkSet;
@@ -21,7 +21,7 @@ use password::{PasswordHasherPool, check_new_password, normalize_username};
 use refresh::{RefreshCodec, hash_token};
 
 use crate::config::Config;
-use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, Store, UserRecord};
+use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, Store, StoreError, UserRecord};
 
 const REFRESH_KEY_NAME: &str = "refresh_token_hmac_v1";
 /// How long `/auth/me` may answer from the in-process user cache.
@@ -65,12 +65,17 @@ pub struct Registration {
 }
 
 /// The authentication service: one per server, shared by all handlers.
+///
+/// It needs two things from the store before it can issue or check tokens: the signing keys and
+/// the refresh-token key. Until [`AuthService::load`] has fetched them (the store may be
+/// unreachable at start) it is not [ready](AuthService::is_ready) and token operations answer
+/// [`StoreError::Unavailable`].
 pub struct AuthService {
     store: Arc<dyn Store>,
     config: Arc<Config>,
     passwords: PasswordHasherPool,
     keys: KeyRing,
-    codec: RefreshCodec,
+    codec: OnceLock<RefreshCodec>,
     verifier: Arc<Verifier>,
     users: TtlCache<Uuid, Arc<UserRecord>>,
 }
@@ -92,7 +97,7 @@ fn to_time(d: std::time::Duration) -> time::Duration {
 }
 
 impl AuthService {
-    /// Builds the service: loads (or creates) signing keys and the refresh-token key.
+    /// Builds the service and loads (or creates) the signing keys and the refresh-token key.
     ///
     /// # Errors
     /// A store failure or bad key material.
@@ -101,31 +106,74 @@ impl AuthService {
         config: Arc<Config>,
         verifier: Arc<Verifier>,
     ) -> Result<Self, AuthError> {
+        let service = Self::unloaded(store, config, verifier)?;
+        service.load().await?;
+        Ok(service)
+    }
+
+    /// Builds the service without touching the store; it is ready once [`AuthService::load`]
+    /// succeeds.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] for Argon2 parameters the library refuses.
+    pub fn unloaded(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        verifier: Arc<Verifier>,
+    ) -> Result<Self, AuthError> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let passwords = PasswordHasherPool::new(config.argon2, cores)?;
         let publish_for = to_time(config.access_token_ttl + config.token_leeway);
-        let keys = KeyRing::load(
-            &*store,
+        let keys = KeyRing::new(
             config.signing_alg,
             config.hs256_secret.clone(),
             publish_for,
             verifier.clone(),
-        )
-        .await?;
-        let mut candidate = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut candidate)
-            .map_err(|e| AuthError::Internal(format!("randomness: {e}")))?;
-        let refresh_key = store.server_secret(REFRESH_KEY_NAME, &candidate).await?;
-        let codec = RefreshCodec::new(&refresh_key);
+        );
         Ok(Self {
             store,
             config,
             passwords,
             keys,
-            codec,
+            codec: OnceLock::new(),
             verifier,
             users: TtlCache::new(10_000),
         })
+    }
+
+    /// Fetches the refresh-token key (storing a new one on first start) and loads the signing
+    /// keys (creating the first). Safe to call again until it succeeds.
+    ///
+    /// # Errors
+    /// A store failure ([`StoreError::Unavailable`] while the database is unreachable) or bad
+    /// key material.
+    pub async fn load(&self) -> Result<(), AuthError> {
+        if self.codec.get().is_none() {
+            let mut candidate = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut candidate)
+                .map_err(|e| AuthError::Internal(format!("randomness: {e}")))?;
+            let refresh_key = self
+                .store
+                .server_secret(REFRESH_KEY_NAME, &candidate)
+                .await?;
+            let _ = self.codec.set(RefreshCodec::new(&refresh_key));
+        }
+        self.keys.load(&*self.store).await
+    }
+
+    /// Whether the keys are loaded, so tokens can be issued and checked.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.codec.get().is_some() && self.keys.is_loaded()
+    }
+
+    fn codec(&self) -> Result<&RefreshCodec, AuthError> {
+        match self.codec.get() {
+            Some(codec) if self.keys.is_loaded() => Ok(codec),
+            _ => Err(AuthError::Store(StoreError::Unavailable(
+                "keys are not loaded from the store yet".into(),
+            ))),
+        }
     }
 
     /// The store.
@@ -152,12 +200,16 @@ impl AuthService {
         self.keys.jwks()
     }
 
-    /// Re-reads signing keys from the store.
+    /// Re-reads signing keys from the store (loads everything when not yet ready).
     ///
     /// # Errors
     /// A store failure.
     pub async fn reload_keys(&self) -> Result<(), AuthError> {
-        self.keys.reload(&*self.store).await
+        if self.is_ready() {
+            self.keys.reload(&*self.store).await
+        } else {
+            self.load().await
+        }
     }
 
     /// Registers a user.
@@ -213,6 +265,7 @@ impl AuthService {
         password: SecretString,
         client: ClientInfo,
     ) -> Result<Issued, AuthError> {
+        self.codec()?; // not ready: fail before counting anything
         let started = now();
         let key = normalize_username(username).map(|u| u.key).ok();
         let account_key = key.as_ref().map(|k| format!("user:{k}"));
@@ -275,7 +328,7 @@ impl AuthService {
     ) -> Result<Issued, AuthError> {
         let now = now();
         let family_id = Uuid::new_v4();
-        let (token, hash) = self.codec.mint(family_id, 0);
+        let (token, hash) = self.codec()?.mint(family_id, 0);
         let expires_at = now + to_time(self.config.session_max_lifetime);
         let token_expires_at = (now + to_time(self.config.refresh_token_ttl)).min(expires_at);
         let family = FamilyRecord {
@@ -335,14 +388,10 @@ impl AuthService {
     /// [`AuthError::InvalidRefreshToken`], [`AuthError::RefreshTokenReused`], or a store failure.
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, token: &str) -> Result<Issued, AuthError> {
-        let parsed = self
-            .codec
-            .parse(token)
-            .ok_or(AuthError::InvalidRefreshToken)?;
+        let codec = self.codec()?;
+        let parsed = codec.parse(token).ok_or(AuthError::InvalidRefreshToken)?;
         let now = now();
-        let (_, successor) = self
-            .codec
-            .mint(parsed.family_id, parsed.generation.saturating_add(1));
+        let (_, successor) = codec.mint(parsed.family_id, parsed.generation.saturating_add(1));
         let request = RotateRequest {
             family_id: parsed.family_id,
             presented: hash_token(token),
@@ -368,7 +417,7 @@ impl AuthService {
         };
         self.users
             .insert(user.id, user.clone(), Instant::now() + USER_CACHE_TTL);
-        let (current, _) = self.codec.mint(family.id, family.generation);
+        let (current, _) = codec.mint(family.id, family.generation);
         self.issue(user, family.id, current, family.token_expires_at, now)
     }
 
@@ -377,7 +426,7 @@ impl AuthService {
     /// # Errors
     /// A store failure.
     pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
-        if let Some(parsed) = self.codec.parse(token) {
+        if let Some(parsed) = self.codec()?.parse(token) {
             self.store.delete_family(parsed.family_id, None).await?;
         }
         Ok(())

@@ -200,6 +200,9 @@ pub struct Config {
     pub oauth_redirect_allowlist: Vec<Url>,
     /// `LATCHKEY_SESSION_STORE`.
     pub session_store: SessionStoreKind,
+    /// `LATCHKEY_KEY_RELOAD_INTERVAL` (undocumented, for tests): how often signing keys are
+    /// re-read from the store; default [`crate::server::KEY_RELOAD_INTERVAL`].
+    pub key_reload_interval: Duration,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -231,6 +234,7 @@ const KNOWN: &[&str] = &[
     "LATCHKEY_OAUTH_PROVIDERS",
     "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
     "LATCHKEY_SESSION_STORE",
+    "LATCHKEY_KEY_RELOAD_INTERVAL",
     "LATCHKEY_LOG",
     "LATCHKEY_LOG_FORMAT",
 ];
@@ -576,6 +580,14 @@ impl Config {
             }
         };
 
+        let key_reload_interval = vars.duration("LATCHKEY_KEY_RELOAD_INTERVAL", "10s")?;
+        if key_reload_interval.is_zero() || key_reload_interval.as_secs() > 3_600 {
+            return Err(err(
+                "LATCHKEY_KEY_RELOAD_INTERVAL",
+                "must be between 1s and 1h",
+            ));
+        }
+
         let mut unknown_variables: Vec<String> = map
             .keys()
             .filter(|k| k.starts_with("LATCHKEY_") && !KNOWN.contains(&k.as_str()))
@@ -605,6 +617,7 @@ impl Config {
             body_limit,
             oauth_redirect_allowlist,
             session_store,
+            key_reload_interval,
             unknown_variables,
         })
     }

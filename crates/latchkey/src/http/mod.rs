@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use latchkey_guard::{CrossSiteCheck, SecurityHeaders, Verifier, security_headers};
@@ -22,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthService;
 use crate::config::Config;
+use crate::store::StoreError;
 use error::ApiError;
 
 /// What every handler can reach.
@@ -76,7 +78,8 @@ pub fn router(state: AppState) -> Router {
             ])
             .max_age(Duration::from_secs(600))
     });
-    Router::new()
+    // Everything that needs keys from the store answers 503 until they are loaded.
+    let needs_keys = Router::new()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
@@ -87,6 +90,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/sessions/{id}", delete(auth::delete_session))
         .route("/auth/password", post(auth::change_password))
         .route("/.well-known/jwks.json", get(well_known::jwks))
+        .route_layer(from_fn_with_state(state.clone(), require_keys));
+    Router::new()
+        .merge(needs_keys)
         .route(
             "/.well-known/openid-configuration",
             get(well_known::openid_configuration),
@@ -105,6 +111,19 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .layer(security_headers(SecurityHeaders::default()))
+}
+
+/// Answers 503 `store_unavailable` while the service has not loaded its keys (the store was
+/// unreachable at start), instead of refusing tokens it cannot check yet.
+async fn require_keys(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.auth.is_ready() {
+        next.run(request).await
+    } else {
+        ApiError::from(StoreError::Unavailable(
+            "keys are not loaded from the store yet".into(),
+        ))
+        .into_response()
+    }
 }
 
 fn panic_response() -> Response {
