@@ -1,5 +1,7 @@
 //! The embedded SQLite backend: one file, created with its schema on first start, WAL mode.
 
+mod transfer;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,8 +16,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    FamilyRecord, RotateOutcome, RotateRequest, SigningKeyRecord, Store, StoreError, ThrottleCount,
-    TokenHash, UserRecord,
+    FamilyRecord, RotateOutcome, RotateRequest, SecretRecord, SigningKeyRecord, Store, StoreCounts,
+    StoreError, ThrottleCount, TokenHash, UserRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -506,5 +508,38 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         Ok(families.rows_affected() + throttles.rows_affected())
+    }
+
+    async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError> {
+        self.counts_at(now).await
+    }
+
+    async fn list_live_families(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<FamilyRecord>, StoreError> {
+        self.live_families_page(after, limit, now).await
+    }
+
+    async fn server_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
+        self.all_server_secrets().await
+    }
+
+    async fn import_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        self.write_user(user).await
+    }
+
+    async fn import_family(&self, family: &FamilyRecord) -> Result<(), StoreError> {
+        self.write_family(family).await
+    }
+
+    async fn import_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        self.write_signing_key(key).await
+    }
+
+    async fn import_server_secret(&self, secret: &SecretRecord) -> Result<(), StoreError> {
+        self.write_server_secret(secret).await
     }
 }
