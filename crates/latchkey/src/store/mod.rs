@@ -4,6 +4,7 @@
 //! the database, so several server instances on one database stay correct.
 
 pub mod copy;
+pub mod mongo;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -307,11 +308,17 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens the store named by `url`, creating its schema if needed.
 ///
+/// A SQLite file must open now. A MongoDB client connects lazily: when the server cannot be
+/// reached yet, the store still opens, its operations answer [`StoreError::Unavailable`] and
+/// its indexes are created in the background as soon as the server answers.
+///
 /// # Errors
-/// [`StoreError::Unavailable`] when it cannot be opened.
+/// [`StoreError::Unavailable`] when it cannot be opened, [`StoreError::Corrupt`] for a URL or
+/// an existing schema this version cannot use.
 pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StoreError> {
     match url.scheme() {
         "sqlite" => Ok(Arc::new(sqlite::SqliteStore::open(url.expose()).await?)),
+        "mongodb" | "mongodb+srv" => Ok(Arc::new(mongo::MongoStore::open(url.expose()).await?)),
         other => Err(StoreError::Unavailable(format!(
             "the `{other}` backend is not available in this build"
         ))),

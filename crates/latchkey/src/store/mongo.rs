@@ -1,0 +1,611 @@
+//! The MongoDB backend: one document per record in five collections, every write a single
+//! atomic document operation (`findOneAndUpdate` with the expected state in its filter), TTL
+//! indexes for expiry, and a client that connects lazily so the server starts during an outage.
+
+mod documents;
+mod transfer;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::{
+    Error as MongoError, ErrorKind, RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR,
+    WriteFailure,
+};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, Cursor, IndexModel};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use self::documents::{
+    bin, date, family_doc, family_from, key_fields, key_from, secret_value, throttle_from,
+    user_doc, user_from,
+};
+use super::{
+    FamilyRecord, RotateOutcome, RotateRequest, SecretRecord, SigningKeyRecord, Store, StoreCounts,
+    StoreError, ThrottleCount, UserRecord,
+};
+
+/// The database used when the URL names none.
+pub const DEFAULT_DATABASE: &str = "latchkey";
+/// How long the driver looks for a usable server before an operation fails (its default, 30 s,
+/// would hold requests far past any client's patience).
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The bound on any one operation, whatever the driver waits for (a stalled server, retries).
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+/// Server error codes that mean "not now" rather than "never": host unreachable or not found,
+/// network timeout, interrupted or shutting down, not primary, stepping down, time limit.
+const TRANSIENT_CODES: &[i32] = &[
+    6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+];
+const DUPLICATE_KEY: i32 = 11000;
+
+/// A [`Store`] on a MongoDB database (a replica set in production; any MongoDB 6+ or a
+/// wire-compatible server).
+#[derive(Clone)]
+pub struct MongoStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    users: Collection<Document>,
+    families: Collection<Document>,
+    keys: Collection<Document>,
+    secrets: Collection<Document>,
+    throttle: Collection<Document>,
+    /// Set once the indexes are known to exist; until then nothing is written (a user
+    /// registered before the unique index exists could be duplicated).
+    indexes_ready: AtomicBool,
+}
+
+impl std::fmt::Debug for MongoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoStore")
+            .field("database", &self.inner.users.namespace().db)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs one driver operation under [`OPERATION_TIMEOUT`], mapping its error.
+async fn run<T>(
+    operation: impl IntoFuture<Output = Result<T, MongoError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(OPERATION_TIMEOUT, operation).await {
+        Ok(result) => result.map_err(map_err),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "MongoDB did not answer within {} s",
+            OPERATION_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Reads a whole cursor.
+async fn collect(
+    find: impl IntoFuture<Output = Result<Cursor<Document>, MongoError>>,
+) -> Result<Vec<Document>, StoreError> {
+    let mut cursor = run(find).await?;
+    let mut documents = Vec::new();
+    while run(cursor.advance()).await? {
+        documents.push(
+            cursor
+                .deserialize_current()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        );
+    }
+    Ok(documents)
+}
+
+fn is_duplicate_key(error: &MongoError) -> bool {
+    match error.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
+
+fn map_err(error: MongoError) -> StoreError {
+    if is_duplicate_key(&error) {
+        return StoreError::Conflict;
+    }
+    let transient = match error.kind.as_ref() {
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. }
+        | ErrorKind::Authentication { .. }
+        | ErrorKind::Shutdown
+        | ErrorKind::Write(WriteFailure::WriteConcernError(_)) => true,
+        ErrorKind::Command(e) => TRANSIENT_CODES.contains(&e.code),
+        _ => false,
+    };
+    if transient
+        || error.contains_label(RETRYABLE_WRITE_ERROR)
+        || error.contains_label(TRANSIENT_TRANSACTION_ERROR)
+    {
+        StoreError::Unavailable(error.to_string())
+    } else {
+        StoreError::Corrupt(error.to_string())
+    }
+}
+
+fn index(keys: Document, name: &str, unique: bool, ttl: bool) -> IndexModel {
+    let mut options = IndexOptions::builder().name(name.to_owned()).build();
+    if unique {
+        options.unique = Some(true);
+    }
+    if ttl {
+        // Deleted by the server's TTL monitor once the date has passed (lazily, about once
+        // a minute): reads still compare dates themselves.
+        options.expire_after = Some(Duration::ZERO);
+    }
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+impl Inner {
+    /// Creates the indexes; a no-op when they exist with these options.
+    async fn ensure_indexes(&self) -> Result<(), StoreError> {
+        run(self.users.create_indexes([index(
+            doc! { "username_key": 1 },
+            "username_key_unique",
+            true,
+            false,
+        )]))
+        .await?;
+        run(self.families.create_indexes([
+            index(
+                doc! { "user_id": 1, "created_at": -1 },
+                "user_id_created_at",
+                false,
+                false,
+            ),
+            index(
+                doc! { "token_expires_at": 1 },
+                "token_expires_at_ttl",
+                false,
+                true,
+            ),
+            index(doc! { "expires_at": 1 }, "expires_at_ttl", false, true),
+        ]))
+        .await?;
+        run(self.throttle.create_indexes([index(
+            doc! { "window_ends_at": 1 },
+            "window_ends_at_ttl",
+            false,
+            true,
+        )]))
+        .await?;
+        self.indexes_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Retries index creation until it succeeds or the store is dropped.
+async fn ensure_indexes_in_background(inner: Weak<Inner>) {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        tokio::time::sleep(delay).await;
+        let Some(inner) = inner.upgrade() else { return };
+        match inner.ensure_indexes().await {
+            Ok(()) => {
+                tracing::info!("MongoDB answered: indexes are in place");
+                return;
+            }
+            Err(StoreError::Unavailable(e)) => {
+                tracing::debug!(error = %e, "MongoDB still unreachable");
+            }
+            Err(e) => tracing::error!(error = %e, "creating MongoDB indexes failed"),
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+impl MongoStore {
+    /// Connects to `url` (`mongodb://` or `mongodb+srv://`; the database is the URL's path,
+    /// default `latchkey`) and creates the indexes. When the server cannot be reached yet the
+    /// store opens anyway: operations answer [`StoreError::Unavailable`] until the indexes have
+    /// been created by a background task that keeps trying.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] for a URL the driver refuses (or an SRV name that does not
+    /// resolve), [`StoreError::Corrupt`] when existing indexes conflict with these.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let mut options = ClientOptions::parse(url)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("bad MongoDB URL: {e}")))?;
+        options
+            .server_selection_timeout
+            .get_or_insert(SERVER_SELECTION_TIMEOUT);
+        options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
+        options
+            .app_name
+            .get_or_insert_with(|| "latchkey".to_owned());
+        let database = options
+            .default_database
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        let client = Client::with_options(options)
+            .map_err(|e| StoreError::Unavailable(format!("bad MongoDB options: {e}")))?;
+        let db = client.database(&database);
+        let inner = Arc::new(Inner {
+            users: db.collection("users"),
+            families: db.collection("refresh_families"),
+            keys: db.collection("signing_keys"),
+            secrets: db.collection("server_secrets"),
+            throttle: db.collection("login_throttle"),
+            indexes_ready: AtomicBool::new(false),
+        });
+        match inner.ensure_indexes().await {
+            Ok(()) => {}
+            Err(StoreError::Unavailable(e)) => {
+                tracing::warn!(error = %e, "MongoDB is unreachable; starting anyway and retrying");
+                tokio::spawn(ensure_indexes_in_background(Arc::downgrade(&inner)));
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(Self { inner })
+    }
+
+    /// The collections, once the indexes exist.
+    fn db(&self) -> Result<&Inner, StoreError> {
+        if self.inner.indexes_ready.load(Ordering::Acquire) {
+            Ok(&self.inner)
+        } else {
+            Err(StoreError::Unavailable(
+                "MongoDB has not been reached yet".into(),
+            ))
+        }
+    }
+
+    /// An upsert that may race another one inserting the same `_id`: the loser's duplicate-key
+    /// error means the document exists now, so the operation is simply tried again.
+    async fn upsert_returning(
+        collection: &Collection<Document>,
+        filter: Document,
+        update: impl Into<mongodb::options::UpdateModifications> + Clone,
+    ) -> Result<Document, StoreError> {
+        let mut attempts = 0;
+        loop {
+            let result = run(collection
+                .find_one_and_update(filter.clone(), update.clone())
+                .upsert(true)
+                .return_document(ReturnDocument::After))
+            .await;
+            match result {
+                Ok(Some(document)) => return Ok(document),
+                // MongoDB always returns an upserted document. SecantusDB answers some racing
+                // upserts with none although it applied them: read it back, never apply twice.
+                Ok(None) => {
+                    return run(collection.find_one(filter)).await?.ok_or_else(|| {
+                        StoreError::Corrupt("an upserted document is missing".into())
+                    });
+                }
+                Err(StoreError::Conflict) if attempts < 3 => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn id(value: Uuid) -> Bson {
+    Bson::String(value.to_string())
+}
+
+fn gt(t: OffsetDateTime) -> Document {
+    doc! { "$gt": date(t) }
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        let db = self.db()?;
+        run(db.users.find_one(doc! {}).projection(doc! { "_id": 1 })).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        run(self.db()?.users.insert_one(user_doc(user))).await?;
+        Ok(())
+    }
+
+    async fn find_user_by_username(
+        &self,
+        username_key: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let found = run(self
+            .db()?
+            .users
+            .find_one(doc! { "username_key": username_key }))
+        .await?;
+        found.as_ref().map(user_from).transpose()
+    }
+
+    async fn find_user_by_id(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        let found = run(self.db()?.users.find_one(doc! { "_id": id(user_id) })).await?;
+        found.as_ref().map(user_from).transpose()
+    }
+
+    async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> Result<bool, StoreError> {
+        let update = doc! { "$set": { "password_hash": hash } };
+        let done = run(self
+            .db()?
+            .users
+            .update_one(doc! { "_id": id(user_id) }, update))
+        .await?;
+        Ok(done.matched_count == 1)
+    }
+
+    async fn set_roles(&self, user_id: Uuid, roles: &[String]) -> Result<bool, StoreError> {
+        let update = doc! { "$set": { "roles": roles } };
+        let done = run(self
+            .db()?
+            .users
+            .update_one(doc! { "_id": id(user_id) }, update))
+        .await?;
+        Ok(done.matched_count == 1)
+    }
+
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        run(self.db()?.users.count_documents(doc! {})).await
+    }
+
+    async fn list_users(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        let filter = after.map_or_else(Document::new, |a| doc! { "_id": { "$gt": id(a) } });
+        let find = self
+            .db()?
+            .users
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(i64::from(limit));
+        collect(find).await?.iter().map(user_from).collect()
+    }
+
+    async fn set_disabled(&self, user_id: Uuid, disabled: bool) -> Result<bool, StoreError> {
+        let update = doc! { "$set": { "disabled": disabled } };
+        let done = run(self
+            .db()?
+            .users
+            .update_one(doc! { "_id": id(user_id) }, update))
+        .await?;
+        Ok(done.matched_count == 1)
+    }
+
+    async fn create_family(&self, family: &FamilyRecord) -> Result<(), StoreError> {
+        run(self.db()?.families.insert_one(family_doc(family))).await?;
+        Ok(())
+    }
+
+    async fn rotate_refresh(&self, r: &RotateRequest) -> Result<RotateOutcome, StoreError> {
+        // Step 1, the common case: the presented token is current and alive. One conditional
+        // findOneAndUpdate, so of two concurrent rotations with one token exactly one matches.
+        // An update pipeline, because the successor's expiry is capped by the family's end.
+        let filter = doc! {
+            "_id": id(r.family_id),
+            "current_hash": bin(&r.presented.0),
+            "token_expires_at": gt(r.now),
+            "expires_at": gt(r.now),
+        };
+        let pipeline = vec![doc! { "$set": {
+            "previous_hash": "$current_hash",
+            "current_hash": bin(&r.successor.0),
+            "generation": { "$add": ["$generation", 1] },
+            "rotated_at": date(r.now),
+            "token_expires_at": { "$min": [date(r.successor_expires_at), "$expires_at"] },
+            "last_used_at": date(r.now),
+        } }];
+        let rotated = run(self
+            .db()?
+            .families
+            .find_one_and_update(filter, pipeline)
+            .return_document(ReturnDocument::After))
+        .await?;
+        if let Some(document) = rotated {
+            return family_from(&document).map(RotateOutcome::Rotated);
+        }
+        // Step 2: not current. Decide from the document as it is now; the decision only ever
+        // moves a family towards "revoked", so a concurrent change cannot make it unsafe.
+        let Some(family) = self.find_family(r.family_id, r.now).await? else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        if family.current_hash == r.presented {
+            return Ok(RotateOutcome::Invalid); // current but expired
+        }
+        let within_interval = family
+            .rotated_at
+            .is_some_and(|t| r.now - t <= r.reuse_interval);
+        if family.previous_hash == Some(r.presented)
+            && within_interval
+            && family.token_expires_at > r.now
+        {
+            return Ok(RotateOutcome::Reissued(family));
+        }
+        self.delete_family(family.id, None).await?;
+        Ok(RotateOutcome::Reused {
+            user_id: family.user_id,
+        })
+    }
+
+    async fn find_family(
+        &self,
+        family_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<FamilyRecord>, StoreError> {
+        let filter = doc! { "_id": id(family_id), "expires_at": gt(now) };
+        let found = run(self.db()?.families.find_one(filter)).await?;
+        found.as_ref().map(family_from).transpose()
+    }
+
+    async fn delete_family(
+        &self,
+        family_id: Uuid,
+        user_id: Option<Uuid>,
+    ) -> Result<bool, StoreError> {
+        let mut filter = doc! { "_id": id(family_id) };
+        if let Some(user_id) = user_id {
+            filter.insert("user_id", id(user_id));
+        }
+        let done = run(self.db()?.families.delete_one(filter)).await?;
+        Ok(done.deleted_count > 0)
+    }
+
+    async fn delete_user_families(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+    ) -> Result<u64, StoreError> {
+        let mut filter = doc! { "user_id": id(user_id) };
+        if let Some(except) = except {
+            filter.insert("_id", doc! { "$ne": id(except) });
+        }
+        Ok(run(self.db()?.families.delete_many(filter))
+            .await?
+            .deleted_count)
+    }
+
+    async fn list_families(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<FamilyRecord>, StoreError> {
+        let filter = doc! {
+            "user_id": id(user_id),
+            "expires_at": gt(now),
+            "token_expires_at": gt(now),
+        };
+        let find = self
+            .db()?
+            .families
+            .find(filter)
+            .sort(doc! { "created_at": -1 });
+        collect(find).await?.iter().map(family_from).collect()
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let find = self
+            .db()?
+            .keys
+            .find(doc! {})
+            .sort(doc! { "created_at": 1, "_id": 1 });
+        collect(find).await?.iter().map(key_from).collect()
+    }
+
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        // Without a transaction (a standalone server has none): insert first, then retire the
+        // current keys older than this one. In between two keys are current and the newest
+        // signs; two concurrent rotations both end with the newer key current, never none.
+        let db = self.db()?;
+        let mut document = doc! { "_id": &key.kid };
+        document.extend(key_fields(key));
+        document.insert("retired_at", Bson::Null);
+        run(db.keys.insert_one(document)).await?;
+        let created = date(key.created_at);
+        let older = doc! {
+            "retired_at": Bson::Null,
+            "_id": { "$ne": &key.kid },
+            "$or": [
+                { "created_at": { "$lt": created.clone() } },
+                { "created_at": created.clone(), "_id": { "$lt": &key.kid } },
+            ],
+        };
+        run(db
+            .keys
+            .update_many(older, doc! { "$set": { "retired_at": created } }))
+        .await?;
+        Ok(())
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let update = doc! { "$setOnInsert": {
+            "value": bin(candidate),
+            "created_at": date(OffsetDateTime::now_utc()),
+        } };
+        let document =
+            Self::upsert_returning(&self.db()?.secrets, doc! { "_id": name }, update).await?;
+        secret_value(&document)
+    }
+
+    async fn throttle_hit(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> Result<ThrottleCount, StoreError> {
+        // One atomic upsert: a closed (or missing) window restarts at 1, an open one counts on.
+        // Both `$cond`s read the document as it was before this update.
+        let closed = doc! { "$not": [{ "$gt": ["$window_ends_at", date(now)] }] };
+        let pipeline = vec![doc! { "$set": {
+            "failures": { "$cond": [closed.clone(), 1, { "$add": ["$failures", 1] }] },
+            "window_ends_at": { "$cond": [closed, date(now + window), "$window_ends_at"] },
+        } }];
+        let document =
+            Self::upsert_returning(&self.db()?.throttle, doc! { "_id": key }, pipeline).await?;
+        throttle_from(&document)
+    }
+
+    async fn throttle_get(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ThrottleCount>, StoreError> {
+        let filter = doc! { "_id": key, "window_ends_at": gt(now) };
+        let found = run(self.db()?.throttle.find_one(filter)).await?;
+        found.as_ref().map(throttle_from).transpose()
+    }
+
+    async fn throttle_clear(&self, key: &str) -> Result<(), StoreError> {
+        run(self.db()?.throttle.delete_one(doc! { "_id": key })).await?;
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let db = self.db()?;
+        let ended = doc! { "$lte": date(now) };
+        let families = run(db.families.delete_many(doc! { "$or": [
+            { "expires_at": ended.clone() },
+            { "token_expires_at": ended.clone() },
+        ] }))
+        .await?;
+        let throttles = run(db.throttle.delete_many(doc! { "window_ends_at": ended })).await?;
+        Ok(families.deleted_count + throttles.deleted_count)
+    }
+
+    async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError> {
+        self.counts_at(now).await
+    }
+
+    async fn list_live_families(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<FamilyRecord>, StoreError> {
+        self.live_families_page(after, limit, now).await
+    }
+
+    async fn server_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
+        self.all_server_secrets().await
+    }
+
+    async fn import_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        self.write_user(user).await
+    }
+
+    async fn import_family(&self, family: &FamilyRecord) -> Result<(), StoreError> {
+        self.write_family(family).await
+    }
+
+    async fn import_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        self.write_signing_key(key).await
+    }
+
+    async fn import_server_secret(&self, secret: &SecretRecord) -> Result<(), StoreError> {
+        self.write_server_secret(secret).await
+    }
+}
