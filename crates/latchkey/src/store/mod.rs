@@ -3,6 +3,8 @@
 //! The domain (`auth`) never reads and then writes: every method here is one atomic step in
 //! the database, so several server instances on one database stay correct.
 
+#[cfg(test)]
+mod conformance;
 pub mod copy;
 pub mod mongo;
 pub mod sqlite;
