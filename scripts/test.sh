@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace: formatting, lints, unit and black-box tests.
-# Services the tests need are installed and started here (none yet besides the embedded
-# SQLite store, which needs nothing).
+# Services the tests need are installed here; the tests start their own instances.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== test services"
+# SecantusDB: a MongoDB-wire-compatible server (PyPI) for the MongoDB store tests, which start
+# one per test process on a free port with in-memory storage.
+if [ ! -x .venv/bin/secantusd-py ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check secantusdb
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
