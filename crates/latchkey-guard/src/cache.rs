@@ -20,7 +20,10 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     /// A cache holding at most `capacity` entries.
     #[must_use]
     pub fn new(capacity: usize) -> Self {
-        Self { entries: RwLock::new(HashMap::with_capacity(capacity.min(1024))), capacity: capacity.max(1) }
+        Self {
+            entries: RwLock::new(HashMap::with_capacity(capacity.min(1024))),
+            capacity: capacity.max(1),
+        }
     }
 
     /// The value under `key`, unless it has expired.

@@ -44,7 +44,7 @@ impl CrossSiteCheck {
     #[must_use]
     pub fn allows_origin(&self, origin: &str) -> bool {
         let origin = normalize(origin);
-        self.allowed.iter().any(|a| *a == origin)
+        self.allowed.contains(&origin)
     }
 
     /// Refuses a request whose `Sec-Fetch-Site` is `cross-site`, or whose `Origin` is present
@@ -54,9 +54,15 @@ impl CrossSiteCheck {
     /// # Errors
     /// [`CrossSiteRejected`] when the request looks cross-site.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), CrossSiteRejected> {
-        let origin = headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("null"));
+        let origin = headers
+            .get(header::ORIGIN)
+            .map(|v| v.to_str().unwrap_or("null"));
         if let Some(origin) = origin {
-            return if self.allows_origin(origin) { Ok(()) } else { Err(CrossSiteRejected) };
+            return if self.allows_origin(origin) {
+                Ok(())
+            } else {
+                Err(CrossSiteRejected)
+            };
         }
         match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
             Some(site) if site.eq_ignore_ascii_case("cross-site") => Err(CrossSiteRejected),
@@ -84,18 +90,41 @@ mod tests {
 
     #[test]
     fn a_foreign_origin_is_refused_and_an_allowed_one_passes() {
-        let check = CrossSiteCheck::new(Some("https://auth.example".into()), ["https://app.example".into()]);
-        assert!(check.check(&headers(&[("origin", "https://evil.example")])).is_err());
+        let check = CrossSiteCheck::new(
+            Some("https://auth.example".into()),
+            ["https://app.example".into()],
+        );
+        assert!(
+            check
+                .check(&headers(&[("origin", "https://evil.example")]))
+                .is_err()
+        );
         assert!(check.check(&headers(&[("origin", "null")])).is_err());
-        assert!(check.check(&headers(&[("origin", "https://app.example")])).is_ok());
-        assert!(check.check(&headers(&[("origin", "https://auth.example")])).is_ok());
+        assert!(
+            check
+                .check(&headers(&[("origin", "https://app.example")]))
+                .is_ok()
+        );
+        assert!(
+            check
+                .check(&headers(&[("origin", "https://auth.example")]))
+                .is_ok()
+        );
     }
 
     #[test]
     fn a_cross_site_fetch_without_origin_is_refused() {
         let check = CrossSiteCheck::new(None, []);
-        assert!(check.check(&headers(&[("sec-fetch-site", "cross-site")])).is_err());
-        assert!(check.check(&headers(&[("sec-fetch-site", "same-origin")])).is_ok());
+        assert!(
+            check
+                .check(&headers(&[("sec-fetch-site", "cross-site")]))
+                .is_err()
+        );
+        assert!(
+            check
+                .check(&headers(&[("sec-fetch-site", "same-origin")]))
+                .is_ok()
+        );
         assert!(check.check(&HeaderMap::new()).is_ok());
     }
 }

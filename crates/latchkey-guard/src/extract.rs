@@ -25,9 +25,14 @@ impl IntoResponse for BearerRejection {
             VerifyError::Missing => HeaderValue::from_static("Bearer realm=\"latchkey\""),
             _ => HeaderValue::from_static("Bearer realm=\"latchkey\", error=\"invalid_token\""),
         };
-        Problem::new(StatusCode::UNAUTHORIZED, "invalid_token", "Unauthorized", self.0.to_string())
-            .with_header(header::WWW_AUTHENTICATE, challenge)
-            .into_response()
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "Unauthorized",
+            self.0.to_string(),
+        )
+        .with_header(header::WWW_AUTHENTICATE, challenge)
+        .into_response()
     }
 }
 

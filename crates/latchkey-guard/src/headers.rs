@@ -27,7 +27,10 @@ impl Default for SecurityHeaders {
             ("cross-origin-resource-policy", "same-origin"),
             ("origin-agent-cluster", "?1"),
             ("referrer-policy", "no-referrer"),
-            ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+            (
+                "strict-transport-security",
+                "max-age=31536000; includeSubDomains",
+            ),
             ("x-content-type-options", "nosniff"),
             ("x-dns-prefetch-control", "off"),
             ("x-download-options", "noopen"),
@@ -106,7 +109,9 @@ mod tests {
     #[test]
     fn a_handler_set_header_is_kept() {
         let mut response = Response::new(axum::body::Body::empty());
-        response.headers_mut().insert("x-frame-options", HeaderValue::from_static("DENY"));
+        response
+            .headers_mut()
+            .insert("x-frame-options", HeaderValue::from_static("DENY"));
         let response = SecurityHeaders::default().apply(response);
         assert_eq!(response.headers()["x-frame-options"], "DENY");
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");

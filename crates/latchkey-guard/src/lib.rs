@@ -36,4 +36,4 @@ pub use extract::{Authenticated, BearerRejection};
 pub use headers::{SecurityHeaders, security_headers};
 pub use jsonwebtoken;
 pub use problem::Problem;
-pub use verify::{AccessClaims, Audience, VerifyError, Verifier, VerifierSettings, bearer_token};
+pub use verify::{AccessClaims, Audience, Verifier, VerifierSettings, VerifyError, bearer_token};

@@ -139,7 +139,11 @@ impl Verifier {
     #[must_use]
     pub fn new(settings: VerifierSettings) -> Self {
         let cache = TtlCache::new(settings.cache_capacity);
-        Self { settings, keys: RwLock::new(HashMap::new()), cache }
+        Self {
+            settings,
+            keys: RwLock::new(HashMap::new()),
+            cache,
+        }
     }
 
     /// The settings this verifier checks against.
@@ -171,7 +175,10 @@ impl Verifier {
 
     /// Adds a shared-secret HS256 key. Only for deployments that chose HS256 explicitly.
     pub fn add_hmac_key(&self, kid: &str, secret: &[u8]) {
-        let key = VerifyKey { alg: Algorithm::HS256, key: DecodingKey::from_secret(secret) };
+        let key = VerifyKey {
+            alg: Algorithm::HS256,
+            key: DecodingKey::from_secret(secret),
+        };
         self.keys.write().insert(kid.to_owned(), Arc::new(key));
     }
 
@@ -182,8 +189,14 @@ impl Verifier {
     }
 
     fn decode_jwk(&self, jwk: &Jwk) -> Result<Option<(String, VerifyKey)>, VerifyError> {
-        let Some(kid) = jwk.common.key_id.clone() else { return Ok(None) };
-        let Some(alg) = jwk.common.key_algorithm.and_then(|a| Algorithm::try_from(a).ok()) else {
+        let Some(kid) = jwk.common.key_id.clone() else {
+            return Ok(None);
+        };
+        let Some(alg) = jwk
+            .common
+            .key_algorithm
+            .and_then(|a| Algorithm::try_from(a).ok())
+        else {
             return Ok(None);
         };
         if !self.settings.algorithms.contains(&alg) || alg == Algorithm::HS256 {
@@ -205,7 +218,11 @@ impl Verifier {
         let claims = Arc::new(self.verify_uncached(token)?);
         let now = unix_now();
         let remaining = (claims.exp + self.settings.leeway.as_secs()).saturating_sub(now);
-        self.cache.insert(digest, claims.clone(), Instant::now() + Duration::from_secs(remaining));
+        self.cache.insert(
+            digest,
+            claims.clone(),
+            Instant::now() + Duration::from_secs(remaining),
+        );
         Ok(claims)
     }
 
@@ -218,7 +235,12 @@ impl Verifier {
             return Err(VerifyError::WrongType);
         }
         let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
-        let key = self.keys.read().get(kid).cloned().ok_or(VerifyError::UnknownKey)?;
+        let key = self
+            .keys
+            .read()
+            .get(kid)
+            .cloned()
+            .ok_or(VerifyError::UnknownKey)?;
         // The algorithm is pinned by the key, never taken from the token: this is what stops
         // `alg: none` and HS256-signed-with-the-public-key forgeries.
         if header.alg != key.alg || !self.allows(key.alg) {
@@ -254,7 +276,10 @@ fn map_jwt_error(error: jsonwebtoken::errors::Error) -> VerifyError {
 
 /// Seconds since the Unix epoch.
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The token of an `Authorization: Bearer` header (RFC 6750 section 2.1), if any.

@@ -5,6 +5,7 @@ mod error;
 pub mod keys;
 pub mod password;
 pub mod refresh;
+pub mod sessions;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -21,7 +22,9 @@ use password::{PasswordHasherPool, check_new_password, normalize_username};
 use refresh::{RefreshCodec, hash_token};
 
 use crate::config::Config;
-use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, Store, StoreError, UserRecord};
+use crate::store::{
+    FamilyRecord, RotateOutcome, RotateRequest, SessionRecord, Store, StoreError, UserRecord,
+};
 
 const REFRESH_KEY_NAME: &str = "refresh_token_hmac_v1";
 /// How long `/auth/me` may answer from the in-process user cache.
@@ -51,6 +54,15 @@ pub struct Issued {
     pub user: Arc<UserRecord>,
 }
 
+/// The login to keep when others are ended (the caller's own).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    /// A refresh family (Bearer callers).
+    pub family: Option<Uuid>,
+    /// A server-side session (session callers).
+    pub session: Option<Uuid>,
+}
+
 /// Registration input.
 #[derive(Debug)]
 pub struct Registration {
@@ -66,18 +78,24 @@ pub struct Registration {
 
 /// The authentication service: one per server, shared by all handlers.
 ///
-/// It needs two things from the store before it can issue or check tokens: the signing keys and
-/// the refresh-token key. Until [`AuthService::load`] has fetched them (the store may be
-/// unreachable at start) it is not [ready](AuthService::is_ready) and token operations answer
-/// [`StoreError::Unavailable`].
+/// It needs keys from the store before it can issue or check tokens: the signing keys, the
+/// refresh-token key and the session-cookie key. Until [`AuthService::load`] has fetched them
+/// (the store may be unreachable at start) it is not [ready](AuthService::is_ready) and those
+/// operations answer [`StoreError::Unavailable`].
 pub struct AuthService {
     store: Arc<dyn Store>,
     config: Arc<Config>,
     passwords: PasswordHasherPool,
     keys: KeyRing,
-    codec: OnceLock<RefreshCodec>,
+    secrets: OnceLock<Secrets>,
     verifier: Arc<Verifier>,
     users: TtlCache<Uuid, Arc<UserRecord>>,
+}
+
+/// The keys kept in the store besides the signing keys.
+struct Secrets {
+    codec: RefreshCodec,
+    sealer: sessions::CookieSealer,
 }
 
 /// The current time at the stores' precision (milliseconds), so that what is returned at
@@ -135,20 +153,20 @@ impl AuthService {
             config,
             passwords,
             keys,
-            codec: OnceLock::new(),
+            secrets: OnceLock::new(),
             verifier,
             users: TtlCache::new(10_000),
         })
     }
 
-    /// Fetches the refresh-token key (storing a new one on first start) and loads the signing
-    /// keys (creating the first). Safe to call again until it succeeds.
+    /// Fetches the refresh-token and session keys (storing new ones on first start) and loads
+    /// the signing keys (creating the first). Safe to call again until it succeeds.
     ///
     /// # Errors
     /// A store failure ([`StoreError::Unavailable`] while the database is unreachable) or bad
     /// key material.
     pub async fn load(&self) -> Result<(), AuthError> {
-        if self.codec.get().is_none() {
+        if self.secrets.get().is_none() {
             let mut candidate = [0u8; 32];
             aws_lc_rs::rand::fill(&mut candidate)
                 .map_err(|e| AuthError::Internal(format!("randomness: {e}")))?;
@@ -156,24 +174,30 @@ impl AuthService {
                 .store
                 .server_secret(REFRESH_KEY_NAME, &candidate)
                 .await?;
-            let _ = self.codec.set(RefreshCodec::new(&refresh_key));
+            let sealer = sessions::build_sealer(&*self.store, &self.config.session_keys).await?;
+            let codec = RefreshCodec::new(&refresh_key);
+            let _ = self.secrets.set(Secrets { codec, sealer });
         }
         self.keys.load(&*self.store).await
     }
 
-    /// Whether the keys are loaded, so tokens can be issued and checked.
+    /// Whether the keys are loaded, so tokens and sessions can be issued and checked.
     #[must_use]
     pub fn is_ready(&self) -> bool {
-        self.codec.get().is_some() && self.keys.is_loaded()
+        self.secrets.get().is_some() && self.keys.is_loaded()
     }
 
-    fn codec(&self) -> Result<&RefreshCodec, AuthError> {
-        match self.codec.get() {
-            Some(codec) if self.keys.is_loaded() => Ok(codec),
+    fn secrets(&self) -> Result<&Secrets, AuthError> {
+        match self.secrets.get() {
+            Some(secrets) if self.keys.is_loaded() => Ok(secrets),
             _ => Err(AuthError::Store(StoreError::Unavailable(
                 "keys are not loaded from the store yet".into(),
             ))),
         }
+    }
+
+    fn codec(&self) -> Result<&RefreshCodec, AuthError> {
+        Ok(&self.secrets()?.codec)
     }
 
     /// The store.
@@ -266,30 +290,46 @@ impl AuthService {
         client: ClientInfo,
     ) -> Result<Issued, AuthError> {
         self.codec()?; // not ready: fail before counting anything
+        let user = self
+            .authenticate_password(username, password, &client)
+            .await?;
+        self.start_family(Arc::new(user), client).await
+    }
+
+    /// Checks a username and password, with throttling of failures per account and per
+    /// client address, equal time for unknown users, and a rehash when parameters changed.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidCredentials`], [`AuthError::TooManyAttempts`], or a store failure.
+    pub async fn authenticate_password(
+        &self,
+        username: &str,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<UserRecord, AuthError> {
         let started = now();
         let key = normalize_username(username).map(|u| u.key).ok();
         let account_key = key.as_ref().map(|k| format!("user:{k}"));
         let ip_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
         let throttle = self.config.throttle;
         let mut account_failures = 0;
-        if let Some(k) = &account_key {
-            if let Some(count) = self.store.throttle_get(k, started).await? {
-                account_failures = count.failures;
-                if count.failures >= throttle.max_failures_per_account {
-                    return Err(AuthError::TooManyAttempts {
-                        retry_after: seconds_until(count.window_ends_at, started).max(1),
-                    });
-                }
+        if let Some(k) = &account_key
+            && let Some(count) = self.store.throttle_get(k, started).await?
+        {
+            account_failures = count.failures;
+            if count.failures >= throttle.max_failures_per_account {
+                return Err(AuthError::TooManyAttempts {
+                    retry_after: seconds_until(count.window_ends_at, started).max(1),
+                });
             }
         }
-        if let Some(k) = &ip_key {
-            if let Some(count) = self.store.throttle_get(k, started).await? {
-                if count.failures >= throttle.max_failures_per_ip {
-                    return Err(AuthError::TooManyAttempts {
-                        retry_after: seconds_until(count.window_ends_at, started).max(1),
-                    });
-                }
-            }
+        if let Some(k) = &ip_key
+            && let Some(count) = self.store.throttle_get(k, started).await?
+            && count.failures >= throttle.max_failures_per_ip
+        {
+            return Err(AuthError::TooManyAttempts {
+                retry_after: seconds_until(count.window_ends_at, started).max(1),
+            });
         }
         let user = match &key {
             Some(k) => self.store.find_user_by_username(k).await?,
@@ -308,17 +348,17 @@ impl AuthService {
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        if account_failures > 0 {
-            if let Some(k) = &account_key {
-                self.store.throttle_clear(k).await?;
-            }
+        if account_failures > 0
+            && let Some(k) = &account_key
+        {
+            self.store.throttle_clear(k).await?;
         }
         if verified.needs_rehash {
             let hash = self.passwords.hash(password).await?;
             self.store.set_password_hash(user.id, &hash).await?;
         }
         tracing::info!(user.id = %user.id, "login");
-        self.start_family(Arc::new(user), client).await
+        Ok(user)
     }
 
     async fn start_family(
@@ -437,7 +477,9 @@ impl AuthService {
     /// # Errors
     /// A store failure.
     pub async fn logout_all(&self, user_id: Uuid) -> Result<u64, AuthError> {
-        Ok(self.store.delete_user_families(user_id, None).await?)
+        let families = self.store.delete_user_families(user_id, None).await?;
+        let sessions = self.store.delete_user_sessions(user_id, None).await?;
+        Ok(families + sessions)
     }
 
     /// The user, from a short-lived in-process cache when possible.
@@ -463,16 +505,24 @@ impl AuthService {
     ///
     /// # Errors
     /// A store failure.
-    pub async fn sessions(&self, user_id: Uuid) -> Result<Vec<FamilyRecord>, AuthError> {
-        Ok(self.store.list_families(user_id, now()).await?)
+    pub async fn sessions(
+        &self,
+        user_id: Uuid,
+    ) -> Result<(Vec<FamilyRecord>, Vec<SessionRecord>), AuthError> {
+        let now = now();
+        let families = self.store.list_families(user_id, now).await?;
+        let sessions = self.store.list_sessions(user_id, now).await?;
+        Ok((families, sessions))
     }
 
     /// Ends one of the user's logins.
     ///
     /// # Errors
     /// [`AuthError::NotFound`] when the user has no such login, or a store failure.
-    pub async fn delete_session(&self, user_id: Uuid, family_id: Uuid) -> Result<(), AuthError> {
-        if self.store.delete_family(family_id, Some(user_id)).await? {
+    pub async fn delete_session(&self, user_id: Uuid, id: Uuid) -> Result<(), AuthError> {
+        if self.store.delete_family(id, Some(user_id)).await?
+            || self.store.delete_session_by_id(id, user_id).await?
+        {
             Ok(())
         } else {
             Err(AuthError::NotFound)
@@ -487,7 +537,7 @@ impl AuthService {
     pub async fn change_password(
         &self,
         user_id: Uuid,
-        keep_family: Option<Uuid>,
+        keep: Keep,
         current: SecretString,
         new: SecretString,
     ) -> Result<(), AuthError> {
@@ -511,7 +561,10 @@ impl AuthService {
         let hash = self.passwords.hash(new).await?;
         self.store.set_password_hash(user_id, &hash).await?;
         self.store
-            .delete_user_families(user_id, keep_family)
+            .delete_user_families(user_id, keep.family)
+            .await?;
+        self.store
+            .delete_user_sessions(user_id, keep.session)
             .await?;
         self.users.remove(&user_id);
         tracing::info!(user.id = %user_id, "password changed");

@@ -1,11 +1,10 @@
 //! Passwords: Argon2id hashing off the async workers with bounded concurrency, equal-time
 //! verification for unknown users, and the policy for new passwords (NIST SP 800-63B-4).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
 use super::AuthError;
@@ -25,19 +24,29 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-/// Hashes and verifies passwords on the blocking pool, at most `permits` at a time.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashes and verifies passwords on a fixed set of worker threads, at most one hash per
+/// thread at a time.
+///
+/// Dedicated threads rather than tokio's blocking pool: Argon2 allocates its memory (19 MiB
+/// by default) per hash, and the allocator keeps freed blocks per thread; a fixed set of
+/// threads reuses the same blocks, so memory after a login storm stays near
+/// `threads × m_cost` instead of growing with every blocking-pool thread that ever hashed.
+/// The async workers never run a hash, so token checks are not stalled by logins.
 pub struct PasswordHasherPool {
     params: Params,
-    permits: Arc<Semaphore>,
-    dummy_hash: String,
+    jobs: Mutex<mpsc::Sender<Job>>,
+    dummy_hash: Arc<OnceLock<String>>,
 }
 
 impl PasswordHasherPool {
-    /// A pool for `settings`, running at most `concurrency` hashes at once.
+    /// A pool for `settings`, with `threads` worker threads.
     ///
     /// # Errors
-    /// [`AuthError::Internal`] when the parameters are refused by Argon2.
-    pub fn new(settings: Argon2Settings, concurrency: usize) -> Result<Self, AuthError> {
+    /// [`AuthError::Internal`] when the parameters are refused by Argon2 or a thread cannot
+    /// be started.
+    pub fn new(settings: Argon2Settings, threads: usize) -> Result<Self, AuthError> {
         let params = Params::new(
             settings.memory_kib,
             settings.iterations,
@@ -45,12 +54,49 @@ impl PasswordHasherPool {
             None,
         )
         .map_err(|e| AuthError::Internal(format!("argon2 parameters: {e}")))?;
-        let dummy_hash = hash_with(&params, b"latchkey dummy password for unknown users")?;
-        Ok(Self {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..threads.max(1) {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("latchkey-argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // the pool was dropped
+                        }
+                    }
+                })
+                .map_err(|e| AuthError::Internal(format!("starting a password thread: {e}")))?;
+        }
+        let pool = Self {
             params,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            dummy_hash,
-        })
+            jobs: Mutex::new(sender),
+            dummy_hash: Arc::new(OnceLock::new()),
+        };
+        // The dummy hash (for equal-time answers to unknown users) is made in the background
+        // so that start-up does not wait for a full Argon2 run.
+        let (dummy, params) = (pool.dummy_hash.clone(), pool.params.clone());
+        pool.submit(move || {
+            if let Ok(hash) = hash_with(&params, DUMMY_PASSWORD) {
+                let _ = dummy.set(hash);
+            }
+        })?;
+        Ok(pool)
+    }
+
+    fn submit(&self, job: impl FnOnce() + Send + 'static) -> Result<(), AuthError> {
+        let jobs = self
+            .jobs
+            .lock()
+            .map_err(|_| AuthError::Internal("password pool poisoned".into()))?;
+        jobs.send(Box::new(job))
+            .map_err(|_| AuthError::Internal("password pool stopped".into()))
     }
 
     /// Hashes `password` into a PHC string.
@@ -74,9 +120,16 @@ impl PasswordHasherPool {
         stored: Option<String>,
     ) -> Result<Verified, AuthError> {
         let real = stored.is_some();
-        let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
         let params = self.params.clone();
+        let dummy = self.dummy_hash.clone();
         self.run(move || {
+            let hash = match stored {
+                Some(hash) => hash,
+                None => match dummy.get() {
+                    Some(hash) => hash.clone(),
+                    None => hash_with(&params, DUMMY_PASSWORD).unwrap_or_default(),
+                },
+            };
             let Ok(parsed) = PasswordHash::new(&hash) else {
                 return Verified {
                     matches: false,
@@ -104,17 +157,18 @@ impl PasswordHasherPool {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let (done, result) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
+        self.submit(move || {
+            let _ = done.send(span.in_scope(work));
+        })?;
+        result
             .await
-            .map_err(|e| AuthError::Internal(format!("password worker: {e}")))
+            .map_err(|_| AuthError::Internal("password worker failed".into()))
     }
 }
+
+const DUMMY_PASSWORD: &[u8] = b"latchkey dummy password for unknown users";
 
 fn argon2() -> Argon2<'static> {
     Argon2::default()

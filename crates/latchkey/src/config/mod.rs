@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use url::Url;
 
 pub use duration::{format_duration, parse_duration};
@@ -200,6 +200,16 @@ pub struct Config {
     pub oauth_redirect_allowlist: Vec<Url>,
     /// `LATCHKEY_SESSION_STORE`.
     pub session_store: SessionStoreKind,
+    /// `LATCHKEY_SESSION_COOKIE_NAME`.
+    pub session_cookie_name: String,
+    /// `LATCHKEY_SESSION_IDLE_TIMEOUT`.
+    pub session_idle_timeout: Duration,
+    /// `LATCHKEY_SESSION_ABSOLUTE_TIMEOUT`.
+    pub session_absolute_timeout: Duration,
+    /// `LATCHKEY_SESSION_KEYS`: 32-byte keys for sealed cookie sessions, the first seals.
+    pub session_keys: Vec<SecretSlice<u8>>,
+    /// `LATCHKEY_CONTENT_SECURITY_POLICY`: replaces helmet's default policy (`none` removes it).
+    pub content_security_policy: Option<String>,
     /// `LATCHKEY_KEY_RELOAD_INTERVAL` (undocumented, for tests): how often signing keys are
     /// re-read from the store; default [`crate::server::KEY_RELOAD_INTERVAL`].
     pub key_reload_interval: Duration,
@@ -234,6 +244,11 @@ const KNOWN: &[&str] = &[
     "LATCHKEY_OAUTH_PROVIDERS",
     "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
     "LATCHKEY_SESSION_STORE",
+    "LATCHKEY_SESSION_COOKIE_NAME",
+    "LATCHKEY_SESSION_IDLE_TIMEOUT",
+    "LATCHKEY_SESSION_ABSOLUTE_TIMEOUT",
+    "LATCHKEY_SESSION_KEYS",
+    "LATCHKEY_CONTENT_SECURITY_POLICY",
     "LATCHKEY_KEY_RELOAD_INTERVAL",
     "LATCHKEY_LOG",
     "LATCHKEY_LOG_FORMAT",
@@ -580,6 +595,68 @@ impl Config {
             }
         };
 
+        let default_session_cookie = if cookie_secure {
+            "__Host-session"
+        } else {
+            "session"
+        };
+        let session_cookie_name = vars
+            .get("LATCHKEY_SESSION_COOKIE_NAME")
+            .unwrap_or(default_session_cookie)
+            .to_owned();
+        if !session_cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            || ((session_cookie_name.starts_with("__Host-")
+                || session_cookie_name.starts_with("__Secure-"))
+                && !cookie_secure)
+            || session_cookie_name == refresh_cookie_name
+        {
+            return Err(err(
+                "LATCHKEY_SESSION_COOKIE_NAME",
+                "must be a cookie name (letters, digits, `-_.`), differ from the refresh cookie, \
+                 and use __Host-/__Secure- only with LATCHKEY_COOKIE_SECURE=true",
+            ));
+        }
+        let session_idle_timeout = vars.duration("LATCHKEY_SESSION_IDLE_TIMEOUT", "30m")?;
+        let session_absolute_timeout = vars.duration("LATCHKEY_SESSION_ABSOLUTE_TIMEOUT", "12h")?;
+        if session_idle_timeout.as_secs() < 60 {
+            return Err(err("LATCHKEY_SESSION_IDLE_TIMEOUT", "must be at least 1m"));
+        }
+        if session_absolute_timeout < session_idle_timeout {
+            return Err(err(
+                "LATCHKEY_SESSION_ABSOLUTE_TIMEOUT",
+                "must not be shorter than LATCHKEY_SESSION_IDLE_TIMEOUT",
+            ));
+        }
+        let mut session_keys = Vec::new();
+        for key in vars.list("LATCHKEY_SESSION_KEYS") {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(key.trim_end_matches('='))
+                .or_else(|_| base64::engine::general_purpose::STANDARD.decode(&key))
+                .ok()
+                .filter(|b| b.len() == 32)
+                .ok_or_else(|| {
+                    err(
+                        "LATCHKEY_SESSION_KEYS",
+                        "each key must be 32 bytes in base64",
+                    )
+                })?;
+            session_keys.push(SecretSlice::from(bytes));
+        }
+
+        let content_security_policy = vars
+            .get("LATCHKEY_CONTENT_SECURITY_POLICY")
+            .map(str::to_owned);
+        if let Some(csp) = &content_security_policy
+            && axum::http::HeaderValue::from_str(csp).is_err()
+        {
+            return Err(err(
+                "LATCHKEY_CONTENT_SECURITY_POLICY",
+                "must be a valid header value",
+            ));
+        }
         let key_reload_interval = vars.duration("LATCHKEY_KEY_RELOAD_INTERVAL", "10s")?;
         if key_reload_interval.is_zero() || key_reload_interval.as_secs() > 3_600 {
             return Err(err(
@@ -617,6 +694,11 @@ impl Config {
             body_limit,
             oauth_redirect_allowlist,
             session_store,
+            session_cookie_name,
+            session_idle_timeout,
+            session_absolute_timeout,
+            session_keys,
+            content_security_policy,
             key_reload_interval,
             unknown_variables,
         })

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use latchkey_guard::Authenticated;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,8 +14,9 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Client, cookie};
-use crate::auth::{AuthError, Issued, Registration};
-use crate::store::{FamilyRecord, UserRecord};
+use super::strategy::{CurrentUser, Principal, Via};
+use crate::auth::{AuthError, Issued, Keep, Registration};
+use crate::store::{FamilyRecord, SessionRecord, UserRecord};
 
 /// Body of `POST /auth/register`.
 #[derive(Deserialize)]
@@ -77,14 +77,13 @@ fn no_store(mut response: Response) -> Response {
 impl AppState {
     fn refresh_cookie(&self, value: &str, max_age: u64) -> HeaderValue {
         let c = &self.config;
-        let secure = if c.cookie_secure { "; Secure" } else { "" };
-        let text = format!(
-            "{}={value}; Path=/auth; Max-Age={max_age}; HttpOnly; SameSite={}{secure}",
-            c.refresh_cookie_name,
-            c.cookie_same_site.as_str()
-        );
-        HeaderValue::from_str(&text)
-            .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+        self.cookie_header(
+            &c.refresh_cookie_name,
+            value,
+            "/auth",
+            max_age,
+            c.cookie_same_site.as_str(),
+        )
     }
 
     fn cleared_cookie(&self) -> HeaderValue {
@@ -191,78 +190,110 @@ pub async fn logout(
         .into_response())
 }
 
-fn user_id(claims: &Authenticated) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(&claims.0.sub).map_err(|_| ApiError::Auth(AuthError::NotFound))
-}
-
-/// `POST /auth/logout-all` (Bearer): ends every login of the caller.
+/// `POST /auth/logout-all` (Bearer or session): ends every login of the caller.
 pub async fn logout_all(
     State(state): State<AppState>,
-    auth: Authenticated,
+    CurrentUser(who): CurrentUser,
 ) -> Result<StatusCode, ApiError> {
-    state.auth.logout_all(user_id(&auth)?).await?;
+    state.auth.logout_all(who.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /auth/me` (Bearer): the caller.
-pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
-    let user = state.auth.user(user_id(&auth)?).await?;
+/// `GET /auth/me` (Bearer or session): the caller.
+pub async fn me(
+    State(state): State<AppState>,
+    CurrentUser(who): CurrentUser,
+) -> Result<Response, ApiError> {
+    let user = match &who.via {
+        Via::Session(session) => session.user.clone(),
+        _ => state.auth.user(who.user_id).await?,
+    };
     Ok(no_store(
         Json(json!({ "user": UserView::from(&*user) })).into_response(),
     ))
 }
 
-/// `GET /auth/sessions` (Bearer): the caller's live logins.
+fn keep(who: &Principal) -> Keep {
+    match &who.via {
+        Via::Bearer(claims) => Keep {
+            family: Uuid::parse_str(&claims.sid).ok(),
+            session: None,
+        },
+        Via::Session(session) => Keep {
+            family: None,
+            session: session.id,
+        },
+        Via::Other(_) => Keep::default(),
+    }
+}
+
+/// `GET /auth/sessions` (Bearer or session): the caller's live logins, refresh families
+/// (`kind: "refresh"`) and server-side sessions (`kind: "session"`).
 pub async fn sessions(
     State(state): State<AppState>,
-    auth: Authenticated,
+    CurrentUser(who): CurrentUser,
 ) -> Result<Response, ApiError> {
-    let families = state.auth.sessions(user_id(&auth)?).await?;
-    let view: Vec<_> = families
+    let (families, sessions) = state.auth.sessions(who.user_id).await?;
+    let current = keep(&who);
+    let mut view: Vec<_> = families
         .iter()
-        .map(|f| session_view(f, &auth.0.sid))
+        .map(|f| family_view(f, current.family == Some(f.id)))
         .collect();
+    view.extend(
+        sessions
+            .iter()
+            .map(|s| session_view(s, current.session == Some(s.id))),
+    );
     Ok(no_store(Json(json!({ "sessions": view })).into_response()))
 }
 
-fn session_view(f: &FamilyRecord, current_sid: &str) -> serde_json::Value {
+fn family_view(f: &FamilyRecord, current: bool) -> serde_json::Value {
     json!({
         "id": f.id.to_string(),
+        "kind": "refresh",
         "created_at": rfc3339(f.created_at),
         "last_used_at": rfc3339(f.last_used_at),
         "expires_at": rfc3339(f.expires_at),
         "user_agent": f.user_agent,
         "ip": f.ip,
-        "current": f.id.to_string() == current_sid,
+        "current": current,
     })
 }
 
-/// `DELETE /auth/sessions/{id}` (Bearer): ends one of the caller's logins.
+fn session_view(s: &SessionRecord, current: bool) -> serde_json::Value {
+    json!({
+        "id": s.id.to_string(),
+        "kind": "session",
+        "created_at": rfc3339(s.created_at),
+        "last_used_at": rfc3339(s.last_used_at),
+        "expires_at": rfc3339(s.absolute_expires_at),
+        "user_agent": s.user_agent,
+        "ip": s.ip,
+        "current": current,
+    })
+}
+
+/// `DELETE /auth/sessions/{id}` (Bearer or session): ends one of the caller's logins.
 pub async fn delete_session(
     State(state): State<AppState>,
-    auth: Authenticated,
+    CurrentUser(who): CurrentUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let family = Uuid::parse_str(&id).map_err(|_| ApiError::Auth(AuthError::NotFound))?;
-    state.auth.delete_session(user_id(&auth)?, family).await?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::Auth(AuthError::NotFound))?;
+    state.auth.delete_session(who.user_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /auth/password` (Bearer): changes the password; every other login ends.
+/// `POST /auth/password` (Bearer or session): changes the password; every other login ends.
 pub async fn change_password(
     State(state): State<AppState>,
-    auth: Authenticated,
+    CurrentUser(who): CurrentUser,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
-    let keep = Uuid::parse_str(&auth.0.sid).ok();
+    let keep = keep(&who);
     state
         .auth
-        .change_password(
-            user_id(&auth)?,
-            keep,
-            body.current_password,
-            body.new_password,
-        )
+        .change_password(who.user_id, keep, body.current_password, body.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,8 @@ mod auth;
 pub mod error;
 mod extract;
 mod health;
+mod session;
+pub mod strategy;
 mod well_known;
 
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use latchkey_guard::{CrossSiteCheck, SecurityHeaders, Verifier, security_headers};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -84,11 +86,22 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
-        .route("/auth/logout-all", post(auth::logout_all))
-        .route("/auth/me", get(auth::me))
-        .route("/auth/sessions", get(auth::sessions))
-        .route("/auth/sessions/{id}", delete(auth::delete_session))
-        .route("/auth/password", post(auth::change_password))
+        .route("/auth/logout-all", post(auth::logout_all).layer(either()))
+        .route("/auth/me", get(auth::me).layer(either()))
+        .route("/auth/sessions", get(auth::sessions).layer(either()))
+        .route(
+            "/auth/sessions/{id}",
+            delete(auth::delete_session).layer(either()),
+        )
+        .route(
+            "/auth/password",
+            post(auth::change_password).layer(either()),
+        )
+        .route("/session/login", post(session::login))
+        .route("/session/me", get(session::me))
+        .route("/session/csrf", get(session::csrf))
+        .route("/session/data", put(session::set_data))
+        .route("/session/logout", post(session::logout))
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route_layer(from_fn_with_state(state.clone(), require_keys));
     Router::new()
@@ -101,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(strategy::session_cookie_writer))
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(tower::util::option_layer(cors))
@@ -110,7 +124,24 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(TraceLayer::new_for_http())
-        .layer(security_headers(SecurityHeaders::default()))
+        .layer(security_headers(headers_for(&config)))
+}
+
+/// helmet's defaults, with the configured Content-Security-Policy.
+fn headers_for(config: &Config) -> SecurityHeaders {
+    match config.content_security_policy.as_deref() {
+        None => SecurityHeaders::default(),
+        Some("none") => SecurityHeaders::default().remove(&header::CONTENT_SECURITY_POLICY),
+        Some(policy) => match HeaderValue::from_str(policy) {
+            Ok(value) => SecurityHeaders::default().content_security_policy(value),
+            Err(_) => SecurityHeaders::default(),
+        },
+    }
+}
+
+/// Bearer token or session cookie, in that order.
+fn either() -> axum::Extension<strategy::Strategies> {
+    strategy::accept([strategy::bearer(), strategy::session()])
 }
 
 /// Answers 503 `store_unavailable` while the service has not loaded its keys (the store was

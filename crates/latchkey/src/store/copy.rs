@@ -1,6 +1,6 @@
 //! Copying what a store holds into another (`latchkey store copy`): server secrets, signing
-//! keys, users and live refresh families, verified by counts at the end. Expired families and
-//! throttle counters are left behind; they would only be purged.
+//! keys, users, live refresh families and live server-side sessions, verified by counts at the
+//! end. Expired ones and throttle counters are left behind; they would only be purged.
 
 use time::OffsetDateTime;
 
@@ -14,9 +14,9 @@ const PAGE: u32 = 500;
 pub enum CopyError {
     /// The target holds data and `force` was not given.
     #[error(
-        "the target is not empty ({} users, {} live sessions, {} signing keys, {} server secrets); \
-         pass --force to copy into it anyway",
-        .0.users, .0.families, .0.signing_keys, .0.server_secrets
+        "the target is not empty ({} users, {} refresh families, {} sessions, {} signing keys, \
+         {} server secrets); pass --force to copy into it anyway",
+        .0.users, .0.families, .0.sessions, .0.signing_keys, .0.server_secrets
     )]
     TargetNotEmpty(StoreCounts),
     /// Reading or writing failed.
@@ -87,6 +87,18 @@ pub async fn copy(from: &dyn Store, to: &dyn Store, force: bool) -> Result<CopyR
             _ => break,
         }
     }
+    let mut after = None;
+    loop {
+        let page = from.list_live_sessions(after, PAGE, now).await?;
+        for session in &page {
+            to.import_session(session).await?;
+        }
+        copied.sessions += page.len() as u64;
+        match page.last() {
+            Some(last) if page.len() == PAGE as usize => after = Some(last.id),
+            _ => break,
+        }
+    }
     // Counted at the same `now` as the families were read, so none has expired in between.
     let target = to.counts(now).await?;
     let accounted = if before.is_empty() {
@@ -94,6 +106,7 @@ pub async fn copy(from: &dyn Store, to: &dyn Store, force: bool) -> Result<CopyR
     } else {
         target.users >= copied.users
             && target.families >= copied.families
+            && target.sessions >= copied.sessions
             && target.signing_keys >= copied.signing_keys
             && target.server_secrets >= copied.server_secrets
     };

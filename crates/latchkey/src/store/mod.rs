@@ -126,6 +126,45 @@ pub enum RotateOutcome {
     Invalid,
 }
 
+/// A server-side session as stored: the cookie's secret only as a hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Public id (shown in `/auth/sessions`), not the cookie value.
+    pub id: Uuid,
+    /// SHA-256 of the cookie's secret id.
+    pub token_hash: TokenHash,
+    /// Owner.
+    pub user_id: Uuid,
+    /// What the application keeps in the session (a JSON object).
+    pub data: serde_json::Value,
+    /// The synchronizer CSRF token of this session.
+    pub csrf_token: String,
+    /// Login time.
+    pub created_at: OffsetDateTime,
+    /// Last request.
+    pub last_used_at: OffsetDateTime,
+    /// End by inactivity (moves forward with use, never past the absolute end).
+    pub idle_expires_at: OffsetDateTime,
+    /// Absolute end.
+    pub absolute_expires_at: OffsetDateTime,
+    /// The browser's User-Agent at login.
+    pub user_agent: Option<String>,
+    /// The client address at login.
+    pub ip: Option<String>,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("created_at", &self.created_at)
+            .field("idle_expires_at", &self.idle_expires_at)
+            .field("absolute_expires_at", &self.absolute_expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A signing key as stored. The private half is secret.
 pub struct SigningKeyRecord {
     /// Key id (`kid`).
@@ -177,6 +216,8 @@ pub struct StoreCounts {
     pub users: u64,
     /// Live refresh families (neither the family nor its current token expired).
     pub families: u64,
+    /// Live server-side sessions.
+    pub sessions: u64,
     /// Signing keys, current and retired.
     pub signing_keys: u64,
     /// Server secrets.
@@ -255,6 +296,39 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Vec<FamilyRecord>, StoreError>;
 
+    /// Stores a new server-side session.
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Finds the live session with this token hash and marks it used: `last_used_at = now`,
+    /// idle end moved to `idle_expires_at` (capped at the absolute end). One atomic step.
+    async fn use_session(
+        &self,
+        token_hash: TokenHash,
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+    /// Replaces the application data of a live session; false when there is none.
+    async fn set_session_data(
+        &self,
+        token_hash: TokenHash,
+        data: &serde_json::Value,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the session with this token hash; true when one was deleted.
+    async fn delete_session(&self, token_hash: TokenHash) -> Result<bool, StoreError>;
+    /// Deletes the session with this public id (of `user_id`); true when one was deleted.
+    async fn delete_session_by_id(&self, id: Uuid, user_id: Uuid) -> Result<bool, StoreError>;
+    /// Deletes all of a user's sessions but `except`; returns how many.
+    async fn delete_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+    ) -> Result<u64, StoreError>;
+    /// A user's live sessions, newest first.
+    async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+
     /// Every stored signing key.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Adds a key and retires every other current key, in one transaction.
@@ -279,13 +353,13 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets `key`'s failures.
     async fn throttle_clear(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Deletes expired families and throttle windows; returns how many rows went.
+    /// Deletes expired families, sessions and throttle windows; returns how many rows went.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 
     // Copying between stores (`latchkey store copy`): bulk reads in id order, and writes that
     // keep every field of the record as given (ids, times, retirement) instead of minting.
 
-    /// How many users, live families, signing keys and server secrets there are.
+    /// How many users, live families and sessions, signing keys and server secrets there are.
     async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError>;
     /// Up to `limit` live families (as [`Store::list_families`] sees them) with ids greater
     /// than `after`, in id order.
@@ -295,6 +369,13 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         now: OffsetDateTime,
     ) -> Result<Vec<FamilyRecord>, StoreError>;
+    /// Up to `limit` live sessions with ids greater than `after`, in id order.
+    async fn list_live_sessions(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
     /// Every server secret.
     async fn server_secrets(&self) -> Result<Vec<SecretRecord>, StoreError>;
     /// Writes a user copied from another store: inserted, or overwriting the user with its id;
@@ -302,6 +383,8 @@ pub trait Store: Send + Sync + 'static {
     async fn import_user(&self, user: &UserRecord) -> Result<(), StoreError>;
     /// Writes a family copied from another store, inserted or overwriting the one with its id.
     async fn import_family(&self, family: &FamilyRecord) -> Result<(), StoreError>;
+    /// Writes a session copied from another store, inserted or overwriting the one with its id.
+    async fn import_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
     /// Writes a signing key as given (its retirement included), overwriting one with its kid.
     async fn import_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
     /// Writes a server secret as given, overwriting one with its name.

@@ -1,32 +1,33 @@
-//! The MongoDB backend: one document per record in five collections, every write a single
+//! The MongoDB backend: one document per record in six collections, every write a single
 //! atomic document operation (`findOneAndUpdate` with the expected state in its filter), TTL
 //! indexes for expiry, and a client that connects lazily so the server starts during an outage.
 
 mod documents;
+mod driver;
+mod indexes;
+mod sessions;
 mod transfer;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::error::{
-    Error as MongoError, ErrorKind, RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR,
-    WriteFailure,
-};
-use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
-use mongodb::{Client, Collection, Cursor, IndexModel};
+use mongodb::options::{ClientOptions, ReturnDocument};
+use mongodb::{Client, Collection};
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use self::driver::{collect, run};
 
 use self::documents::{
     bin, date, family_doc, family_from, key_fields, key_from, secret_value, throttle_from,
     user_doc, user_from,
 };
 use super::{
-    FamilyRecord, RotateOutcome, RotateRequest, SecretRecord, SigningKeyRecord, Store, StoreCounts,
-    StoreError, ThrottleCount, UserRecord,
+    FamilyRecord, RotateOutcome, RotateRequest, SecretRecord, SessionRecord, SigningKeyRecord,
+    Store, StoreCounts, StoreError, ThrottleCount, TokenHash, UserRecord,
 };
 
 /// The database used when the URL names none.
@@ -35,14 +36,6 @@ pub const DEFAULT_DATABASE: &str = "latchkey";
 /// would hold requests far past any client's patience).
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// The bound on any one operation, whatever the driver waits for (a stalled server, retries).
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
-/// Server error codes that mean "not now" rather than "never": host unreachable or not found,
-/// network timeout, interrupted or shutting down, not primary, stepping down, time limit.
-const TRANSIENT_CODES: &[i32] = &[
-    6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
-];
-const DUPLICATE_KEY: i32 = 11000;
 
 /// A [`Store`] on a MongoDB database (a replica set in production; any MongoDB 6+ or a
 /// wire-compatible server).
@@ -54,6 +47,7 @@ pub struct MongoStore {
 struct Inner {
     users: Collection<Document>,
     families: Collection<Document>,
+    sessions: Collection<Document>,
     keys: Collection<Document>,
     secrets: Collection<Document>,
     throttle: Collection<Document>,
@@ -67,139 +61,6 @@ impl std::fmt::Debug for MongoStore {
         f.debug_struct("MongoStore")
             .field("database", &self.inner.users.namespace().db)
             .finish_non_exhaustive()
-    }
-}
-
-/// Runs one driver operation under [`OPERATION_TIMEOUT`], mapping its error.
-async fn run<T>(
-    operation: impl IntoFuture<Output = Result<T, MongoError>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(OPERATION_TIMEOUT, operation).await {
-        Ok(result) => result.map_err(map_err),
-        Err(_) => Err(StoreError::Unavailable(format!(
-            "MongoDB did not answer within {} s",
-            OPERATION_TIMEOUT.as_secs()
-        ))),
-    }
-}
-
-/// Reads a whole cursor.
-async fn collect(
-    find: impl IntoFuture<Output = Result<Cursor<Document>, MongoError>>,
-) -> Result<Vec<Document>, StoreError> {
-    let mut cursor = run(find).await?;
-    let mut documents = Vec::new();
-    while run(cursor.advance()).await? {
-        documents.push(
-            cursor
-                .deserialize_current()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        );
-    }
-    Ok(documents)
-}
-
-fn is_duplicate_key(error: &MongoError) -> bool {
-    match error.kind.as_ref() {
-        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
-        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
-        _ => false,
-    }
-}
-
-fn map_err(error: MongoError) -> StoreError {
-    if is_duplicate_key(&error) {
-        return StoreError::Conflict;
-    }
-    let transient = match error.kind.as_ref() {
-        ErrorKind::ServerSelection { .. }
-        | ErrorKind::Io(_)
-        | ErrorKind::ConnectionPoolCleared { .. }
-        | ErrorKind::DnsResolve { .. }
-        | ErrorKind::Authentication { .. }
-        | ErrorKind::Shutdown
-        | ErrorKind::Write(WriteFailure::WriteConcernError(_)) => true,
-        ErrorKind::Command(e) => TRANSIENT_CODES.contains(&e.code),
-        _ => false,
-    };
-    if transient
-        || error.contains_label(RETRYABLE_WRITE_ERROR)
-        || error.contains_label(TRANSIENT_TRANSACTION_ERROR)
-    {
-        StoreError::Unavailable(error.to_string())
-    } else {
-        StoreError::Corrupt(error.to_string())
-    }
-}
-
-fn index(keys: Document, name: &str, unique: bool, ttl: bool) -> IndexModel {
-    let mut options = IndexOptions::builder().name(name.to_owned()).build();
-    if unique {
-        options.unique = Some(true);
-    }
-    if ttl {
-        // Deleted by the server's TTL monitor once the date has passed (lazily, about once
-        // a minute): reads still compare dates themselves.
-        options.expire_after = Some(Duration::ZERO);
-    }
-    IndexModel::builder().keys(keys).options(options).build()
-}
-
-impl Inner {
-    /// Creates the indexes; a no-op when they exist with these options.
-    async fn ensure_indexes(&self) -> Result<(), StoreError> {
-        run(self.users.create_indexes([index(
-            doc! { "username_key": 1 },
-            "username_key_unique",
-            true,
-            false,
-        )]))
-        .await?;
-        run(self.families.create_indexes([
-            index(
-                doc! { "user_id": 1, "created_at": -1 },
-                "user_id_created_at",
-                false,
-                false,
-            ),
-            index(
-                doc! { "token_expires_at": 1 },
-                "token_expires_at_ttl",
-                false,
-                true,
-            ),
-            index(doc! { "expires_at": 1 }, "expires_at_ttl", false, true),
-        ]))
-        .await?;
-        run(self.throttle.create_indexes([index(
-            doc! { "window_ends_at": 1 },
-            "window_ends_at_ttl",
-            false,
-            true,
-        )]))
-        .await?;
-        self.indexes_ready.store(true, Ordering::Release);
-        Ok(())
-    }
-}
-
-/// Retries index creation until it succeeds or the store is dropped.
-async fn ensure_indexes_in_background(inner: Weak<Inner>) {
-    let mut delay = Duration::from_millis(250);
-    loop {
-        tokio::time::sleep(delay).await;
-        let Some(inner) = inner.upgrade() else { return };
-        match inner.ensure_indexes().await {
-            Ok(()) => {
-                tracing::info!("MongoDB answered: indexes are in place");
-                return;
-            }
-            Err(StoreError::Unavailable(e)) => {
-                tracing::debug!(error = %e, "MongoDB still unreachable");
-            }
-            Err(e) => tracing::error!(error = %e, "creating MongoDB indexes failed"),
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -233,6 +94,7 @@ impl MongoStore {
         let inner = Arc::new(Inner {
             users: db.collection("users"),
             families: db.collection("refresh_families"),
+            sessions: db.collection("sessions"),
             keys: db.collection("signing_keys"),
             secrets: db.collection("server_secrets"),
             throttle: db.collection("login_throttle"),
@@ -242,7 +104,9 @@ impl MongoStore {
             Ok(()) => {}
             Err(StoreError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "MongoDB is unreachable; starting anyway and retrying");
-                tokio::spawn(ensure_indexes_in_background(Arc::downgrade(&inner)));
+                tokio::spawn(indexes::ensure_indexes_in_background(Arc::downgrade(
+                    &inner,
+                )));
             }
             Err(e) => return Err(e),
         }
@@ -487,6 +351,51 @@ impl Store for MongoStore {
         collect(find).await?.iter().map(family_from).collect()
     }
 
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.insert_session(session).await
+    }
+
+    async fn use_session(
+        &self,
+        token_hash: TokenHash,
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.touch_session(token_hash, now, idle_expires_at).await
+    }
+
+    async fn set_session_data(
+        &self,
+        token_hash: TokenHash,
+        data: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        self.update_session_data(token_hash, data).await
+    }
+
+    async fn delete_session(&self, token_hash: TokenHash) -> Result<bool, StoreError> {
+        self.remove_session(token_hash).await
+    }
+
+    async fn delete_session_by_id(&self, id: Uuid, user_id: Uuid) -> Result<bool, StoreError> {
+        self.remove_session_by_id(id, user_id).await
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+    ) -> Result<u64, StoreError> {
+        self.remove_user_sessions(user_id, except).await
+    }
+
+    async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.user_sessions(user_id, now).await
+    }
+
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let find = self
             .db()?
@@ -573,7 +482,8 @@ impl Store for MongoStore {
         ] }))
         .await?;
         let throttles = run(db.throttle.delete_many(doc! { "window_ends_at": ended })).await?;
-        Ok(families.deleted_count + throttles.deleted_count)
+        let sessions = self.purge_sessions(now).await?;
+        Ok(families.deleted_count + throttles.deleted_count + sessions)
     }
 
     async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError> {
@@ -589,6 +499,15 @@ impl Store for MongoStore {
         self.live_families_page(after, limit, now).await
     }
 
+    async fn list_live_sessions(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.live_sessions_page(after, limit, now).await
+    }
+
     async fn server_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
         self.all_server_secrets().await
     }
@@ -599,6 +518,10 @@ impl Store for MongoStore {
 
     async fn import_family(&self, family: &FamilyRecord) -> Result<(), StoreError> {
         self.write_family(family).await
+    }
+
+    async fn import_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.write_session(session).await
     }
 
     async fn import_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {

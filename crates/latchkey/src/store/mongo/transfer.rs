@@ -21,6 +21,7 @@ impl MongoStore {
         Ok(StoreCounts {
             users: run(db.users.count_documents(doc! {})).await?,
             families: run(db.families.count_documents(live)).await?,
+            sessions: self.count_live_sessions(now).await?,
             signing_keys: run(db.keys.count_documents(doc! {})).await?,
             server_secrets: run(db.secrets.count_documents(doc! {})).await?,
         })

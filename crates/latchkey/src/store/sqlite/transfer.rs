@@ -4,9 +4,11 @@ use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::sessions::session_from_row;
 use super::{SqliteStore, family_from_row, from_ms, get, map_err, ms};
 use crate::store::{
-    FamilyRecord, SecretRecord, SigningKeyRecord, StoreCounts, StoreError, UserRecord,
+    FamilyRecord, SecretRecord, SessionRecord, SigningKeyRecord, StoreCounts, StoreError,
+    UserRecord,
 };
 
 fn count(n: i64) -> u64 {
@@ -19,6 +21,8 @@ impl SqliteStore {
             "SELECT (SELECT COUNT(*) FROM users) AS users,
                     (SELECT COUNT(*) FROM refresh_families
                       WHERE expires_at > ?1 AND token_expires_at > ?1) AS families,
+                    (SELECT COUNT(*) FROM sessions
+                      WHERE idle_expires_at > ?1 AND absolute_expires_at > ?1) AS sessions,
                     (SELECT COUNT(*) FROM signing_keys) AS signing_keys,
                     (SELECT COUNT(*) FROM server_secrets) AS server_secrets",
         )
@@ -29,6 +33,7 @@ impl SqliteStore {
         Ok(StoreCounts {
             users: count(get(&row, "users")?),
             families: count(get(&row, "families")?),
+            sessions: count(get(&row, "sessions")?),
             signing_keys: count(get(&row, "signing_keys")?),
             server_secrets: count(get(&row, "server_secrets")?),
         })
@@ -53,6 +58,55 @@ impl SqliteStore {
         .await
         .map_err(map_err)?;
         rows.iter().map(family_from_row).collect()
+    }
+
+    pub(super) async fn live_sessions_page(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM sessions
+              WHERE (?1 IS NULL OR id > ?1) AND idle_expires_at > ?2 AND absolute_expires_at > ?2
+              ORDER BY id LIMIT ?3",
+        )
+        .bind(after.map(|u| u.to_string()))
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    pub(super) async fn write_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, token_hash, user_id, data, csrf_token, created_at, last_used_at,
+               idle_expires_at, absolute_expires_at, user_agent, ip)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET token_hash = excluded.token_hash,
+               user_id = excluded.user_id, data = excluded.data, csrf_token = excluded.csrf_token,
+               created_at = excluded.created_at, last_used_at = excluded.last_used_at,
+               idle_expires_at = excluded.idle_expires_at,
+               absolute_expires_at = excluded.absolute_expires_at,
+               user_agent = excluded.user_agent, ip = excluded.ip",
+        )
+        .bind(s.id.to_string())
+        .bind(s.token_hash.0.to_vec())
+        .bind(s.user_id.to_string())
+        .bind(s.data.to_string())
+        .bind(&s.csrf_token)
+        .bind(ms(s.created_at))
+        .bind(ms(s.last_used_at))
+        .bind(ms(s.idle_expires_at))
+        .bind(ms(s.absolute_expires_at))
+        .bind(&s.user_agent)
+        .bind(&s.ip)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
     }
 
     pub(super) async fn all_server_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {

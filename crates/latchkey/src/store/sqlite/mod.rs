@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file, created with its schema on first start, WAL mode.
 
+mod sessions;
 mod transfer;
 
 use std::str::FromStr;
@@ -16,8 +17,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    FamilyRecord, RotateOutcome, RotateRequest, SecretRecord, SigningKeyRecord, Store, StoreCounts,
-    StoreError, ThrottleCount, TokenHash, UserRecord,
+    FamilyRecord, RotateOutcome, RotateRequest, SecretRecord, SessionRecord, SigningKeyRecord,
+    Store, StoreCounts, StoreError, ThrottleCount, TokenHash, UserRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -385,6 +386,51 @@ impl Store for SqliteStore {
         rows.iter().map(family_from_row).collect()
     }
 
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.insert_session(session).await
+    }
+
+    async fn use_session(
+        &self,
+        token_hash: TokenHash,
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.touch_session(token_hash, now, idle_expires_at).await
+    }
+
+    async fn set_session_data(
+        &self,
+        token_hash: TokenHash,
+        data: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        self.update_session_data(token_hash, data).await
+    }
+
+    async fn delete_session(&self, token_hash: TokenHash) -> Result<bool, StoreError> {
+        self.remove_session(token_hash).await
+    }
+
+    async fn delete_session_by_id(&self, id: Uuid, user_id: Uuid) -> Result<bool, StoreError> {
+        self.remove_session_by_id(id, user_id).await
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+    ) -> Result<u64, StoreError> {
+        self.remove_user_sessions(user_id, except).await
+    }
+
+    async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.user_sessions(user_id, now).await
+    }
+
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let rows = sqlx::query("SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys ORDER BY created_at")
             .fetch_all(&self.pool)
@@ -507,7 +553,8 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(map_err)?;
-        Ok(families.rows_affected() + throttles.rows_affected())
+        let sessions = self.purge_sessions(from_ms(now)?).await?;
+        Ok(families.rows_affected() + throttles.rows_affected() + sessions)
     }
 
     async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError> {
@@ -523,6 +570,15 @@ impl Store for SqliteStore {
         self.live_families_page(after, limit, now).await
     }
 
+    async fn list_live_sessions(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.live_sessions_page(after, limit, now).await
+    }
+
     async fn server_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
         self.all_server_secrets().await
     }
@@ -533,6 +589,10 @@ impl Store for SqliteStore {
 
     async fn import_family(&self, family: &FamilyRecord) -> Result<(), StoreError> {
         self.write_family(family).await
+    }
+
+    async fn import_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.write_session(session).await
     }
 
     async fn import_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {

@@ -1,0 +1,30 @@
+//! Black-box tests of the HTTP API: a real server on a random port, a real HTTP client.
+// `cfg(test)` marks every module as test code, so clippy's allow-unwrap/expect/panic-in-tests
+// also covers the helper functions, not only the `#[test]` bodies.
+
+#[cfg(test)]
+mod bad_input;
+#[cfg(test)]
+mod cookie_sessions;
+#[cfg(test)]
+mod headers_csrf;
+#[cfg(test)]
+mod health;
+#[cfg(test)]
+mod helpers;
+#[cfg(test)]
+mod login;
+#[cfg(test)]
+mod logout;
+#[cfg(test)]
+mod me_sessions;
+#[cfg(test)]
+mod refresh;
+#[cfg(test)]
+mod register;
+#[cfg(test)]
+mod restart;
+#[cfg(test)]
+mod sessions;
+#[cfg(test)]
+mod well_known;
