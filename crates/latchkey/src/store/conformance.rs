@@ -1,8 +1,23 @@
 //! One conformance suite for every [`Store`] backend: `store_suite!(name, make_store)` expands
-//! to one test per behaviour in [`cases`], run against the store `make_store` opens (a future
-//! of `Option<TestStore>`, `None` to skip when the backend's server is not installed).
+//! to one test per behaviour (the async functions of the area modules below), run against the
+//! store `make_store` opens (a future of `Option<TestStore>`, `None` to skip when the backend's
+//! server is not installed).
 
-mod cases;
+mod copying;
+mod fixtures;
+mod keys;
+mod refresh;
+mod sessions;
+mod users;
+
+/// Every case, for the macro.
+mod cases {
+    pub use super::copying::*;
+    pub use super::keys::*;
+    pub use super::refresh::*;
+    pub use super::sessions::*;
+    pub use super::users::*;
+}
 
 use std::sync::Arc;
 
@@ -46,7 +61,7 @@ pub async fn make_mongo() -> Option<TestStore> {
     })
 }
 
-/// Expands to one `#[tokio::test]` per case of [`cases`], against the store made by `$make`.
+/// Expands to one `#[tokio::test]` per case, against the store made by `$make`.
 macro_rules! store_suite {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -72,6 +87,12 @@ macro_rules! store_suite {
                 failed_logins_count_within_a_window,
                 concurrent_throttle_hits_are_all_counted,
                 purge_removes_expired_families_and_windows,
+                a_session_is_used_while_alive_and_slides_up_to_its_end,
+                an_idle_session_is_not_used,
+                a_session_token_or_id_is_unique,
+                session_data_is_replaced_and_read_back_exactly,
+                sessions_are_deleted_by_token_by_id_or_per_user,
+                sessions_are_listed_newest_first_and_purged_when_ended,
                 imported_records_read_back_as_given,
                 copying_moves_everything_and_refuses_a_full_target,
             );
