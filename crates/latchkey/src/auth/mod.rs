@@ -6,6 +6,7 @@ pub mod keys;
 pub mod password;
 pub mod refresh;
 pub mod sessions;
+mod startup;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -19,12 +20,11 @@ use uuid::Uuid;
 pub use error::AuthError;
 use keys::KeyRing;
 use password::{PasswordHasherPool, check_new_password, normalize_username};
-use refresh::{RefreshCodec, hash_token};
+use refresh::hash_token;
+use startup::Secrets;
 
 use crate::config::Config;
-use crate::store::{
-    FamilyRecord, RotateOutcome, RotateRequest, SessionRecord, Store, StoreError, UserRecord,
-};
+use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, SessionRecord, Store, UserRecord};
 
 const REFRESH_KEY_NAME: &str = "refresh_token_hmac_v1";
 /// How long `/auth/me` may answer from the in-process user cache.
@@ -92,12 +92,6 @@ pub struct AuthService {
     users: TtlCache<Uuid, Arc<UserRecord>>,
 }
 
-/// The keys kept in the store besides the signing keys.
-struct Secrets {
-    codec: RefreshCodec,
-    sealer: sessions::CookieSealer,
-}
-
 /// The current time at the stores' precision (milliseconds), so that what is returned at
 /// creation equals what is read back later.
 fn now() -> OffsetDateTime {
@@ -115,91 +109,6 @@ fn to_time(d: std::time::Duration) -> time::Duration {
 }
 
 impl AuthService {
-    /// Builds the service and loads (or creates) the signing keys and the refresh-token key.
-    ///
-    /// # Errors
-    /// A store failure or bad key material.
-    pub async fn new(
-        store: Arc<dyn Store>,
-        config: Arc<Config>,
-        verifier: Arc<Verifier>,
-    ) -> Result<Self, AuthError> {
-        let service = Self::unloaded(store, config, verifier)?;
-        service.load().await?;
-        Ok(service)
-    }
-
-    /// Builds the service without touching the store; it is ready once [`AuthService::load`]
-    /// succeeds.
-    ///
-    /// # Errors
-    /// [`AuthError::Internal`] for Argon2 parameters the library refuses.
-    pub fn unloaded(
-        store: Arc<dyn Store>,
-        config: Arc<Config>,
-        verifier: Arc<Verifier>,
-    ) -> Result<Self, AuthError> {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let passwords = PasswordHasherPool::new(config.argon2, cores)?;
-        let publish_for = to_time(config.access_token_ttl + config.token_leeway);
-        let keys = KeyRing::new(
-            config.signing_alg,
-            config.hs256_secret.clone(),
-            publish_for,
-            verifier.clone(),
-        );
-        Ok(Self {
-            store,
-            config,
-            passwords,
-            keys,
-            secrets: OnceLock::new(),
-            verifier,
-            users: TtlCache::new(10_000),
-        })
-    }
-
-    /// Fetches the refresh-token and session keys (storing new ones on first start) and loads
-    /// the signing keys (creating the first). Safe to call again until it succeeds.
-    ///
-    /// # Errors
-    /// A store failure ([`StoreError::Unavailable`] while the database is unreachable) or bad
-    /// key material.
-    pub async fn load(&self) -> Result<(), AuthError> {
-        if self.secrets.get().is_none() {
-            let mut candidate = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut candidate)
-                .map_err(|e| AuthError::Internal(format!("randomness: {e}")))?;
-            let refresh_key = self
-                .store
-                .server_secret(REFRESH_KEY_NAME, &candidate)
-                .await?;
-            let sealer = sessions::build_sealer(&*self.store, &self.config.session_keys).await?;
-            let codec = RefreshCodec::new(&refresh_key);
-            let _ = self.secrets.set(Secrets { codec, sealer });
-        }
-        self.keys.load(&*self.store).await
-    }
-
-    /// Whether the keys are loaded, so tokens and sessions can be issued and checked.
-    #[must_use]
-    pub fn is_ready(&self) -> bool {
-        self.secrets.get().is_some() && self.keys.is_loaded()
-    }
-
-    fn secrets(&self) -> Result<&Secrets, AuthError> {
-        match self.secrets.get() {
-            Some(secrets) if self.keys.is_loaded() => Ok(secrets),
-            _ => Err(AuthError::Store(StoreError::Unavailable(
-                "keys are not loaded from the store yet".into(),
-            ))),
-        }
-    }
-
-    fn codec(&self) -> Result<&RefreshCodec, AuthError> {
-        Ok(&self.secrets()?.codec)
-    }
-
     /// The store.
     #[must_use]
     pub fn store(&self) -> &Arc<dyn Store> {

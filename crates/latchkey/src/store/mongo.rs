@@ -7,6 +7,7 @@ mod driver;
 mod indexes;
 mod sessions;
 mod transfer;
+mod upserts;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +23,7 @@ use uuid::Uuid;
 use self::driver::{collect, run};
 
 use self::documents::{
-    bin, date, family_doc, family_from, key_fields, key_from, secret_value, throttle_from,
-    user_doc, user_from,
+    bin, date, family_doc, family_from, key_fields, key_from, throttle_from, user_doc, user_from,
 };
 use super::{
     FamilyRecord, RotateOutcome, RotateRequest, SecretRecord, SessionRecord, SigningKeyRecord,
@@ -121,35 +121,6 @@ impl MongoStore {
             Err(StoreError::Unavailable(
                 "MongoDB has not been reached yet".into(),
             ))
-        }
-    }
-
-    /// An upsert that may race another one inserting the same `_id`: the loser's duplicate-key
-    /// error means the document exists now, so the operation is simply tried again.
-    async fn upsert_returning(
-        collection: &Collection<Document>,
-        filter: Document,
-        update: impl Into<mongodb::options::UpdateModifications> + Clone,
-    ) -> Result<Document, StoreError> {
-        let mut attempts = 0;
-        loop {
-            let result = run(collection
-                .find_one_and_update(filter.clone(), update.clone())
-                .upsert(true)
-                .return_document(ReturnDocument::After))
-            .await;
-            match result {
-                Ok(Some(document)) => return Ok(document),
-                // MongoDB always returns an upserted document. SecantusDB answers some racing
-                // upserts with none although it applied them: read it back, never apply twice.
-                Ok(None) => {
-                    return run(collection.find_one(filter)).await?.ok_or_else(|| {
-                        StoreError::Corrupt("an upserted document is missing".into())
-                    });
-                }
-                Err(StoreError::Conflict) if attempts < 3 => attempts += 1,
-                Err(e) => return Err(e),
-            }
         }
     }
 }
@@ -431,13 +402,7 @@ impl Store for MongoStore {
     }
 
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let update = doc! { "$setOnInsert": {
-            "value": bin(candidate),
-            "created_at": date(OffsetDateTime::now_utc()),
-        } };
-        let document =
-            Self::upsert_returning(&self.db()?.secrets, doc! { "_id": name }, update).await?;
-        secret_value(&document)
+        self.secret_or_insert(name, candidate).await
     }
 
     async fn throttle_hit(
@@ -446,16 +411,7 @@ impl Store for MongoStore {
         now: OffsetDateTime,
         window: time::Duration,
     ) -> Result<ThrottleCount, StoreError> {
-        // One atomic upsert: a closed (or missing) window restarts at 1, an open one counts on.
-        // Both `$cond`s read the document as it was before this update.
-        let closed = doc! { "$not": [{ "$gt": ["$window_ends_at", date(now)] }] };
-        let pipeline = vec![doc! { "$set": {
-            "failures": { "$cond": [closed.clone(), 1, { "$add": ["$failures", 1] }] },
-            "window_ends_at": { "$cond": [closed, date(now + window), "$window_ends_at"] },
-        } }];
-        let document =
-            Self::upsert_returning(&self.db()?.throttle, doc! { "_id": key }, pipeline).await?;
-        throttle_from(&document)
+        self.count_failure(key, now, window).await
     }
 
     async fn throttle_get(
