@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace: formatting, lints, unit and black-box tests.
-# Services the tests need are installed here; the tests start their own instances.
+# Services the tests need are installed here and started by the tests themselves: the
+# OpenID provider of the OIDC tests (npm `oidc-provider`, run with node) and SecantusDB for the
+# MongoDB tests (pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== test services"
-# SecantusDB: a MongoDB-wire-compatible server (PyPI) for the MongoDB tests, which start their
-# own on free ports with throw-away storage.
+echo "== OpenID provider for the OIDC tests (npm ci)"
+if command -v npm >/dev/null 2>&1; then
+  # Idempotent: npm ci reinstalls exactly the locked versions.
+  (cd crates/latchkey/tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "npm not found: the OIDC tests will skip (and fail under CI=true)"
+fi
+
+echo "== SecantusDB for the MongoDB tests (pip, into .venv)"
+# A MongoDB-wire-compatible server (PyPI); the MongoDB tests start their own on free ports with
+# throw-away storage.
 if [ ! -x .venv/bin/secantusd-py ]; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check secantusdb

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use crate::{AccessClaims, Problem, Verifier, VerifyError, bearer_token};
 
 /// The verified claims of the request's Bearer token. Rejects with 401 problem+json and
-/// `WWW-Authenticate` (RFC 6750 section 3) when the token is missing or refused.
+/// `WWW-Authenticate` (RFC 6750 section 3) when the token is missing or refused. A token
+/// naming an unknown key makes the verifier refetch its keys first, when it has a
+/// [`crate::KeySource`].
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Arc<AccessClaims>);
 
@@ -49,7 +51,10 @@ where
         }
         let token = bearer_token(&parts.headers).ok_or(BearerRejection(VerifyError::Missing))?;
         let verifier = Arc::<Verifier>::from_ref(state);
-        let claims = verifier.verify(token).map_err(BearerRejection)?;
+        let claims = verifier
+            .authenticate(token)
+            .await
+            .map_err(BearerRejection)?;
         let authenticated = Authenticated(claims);
         parts.extensions.insert(authenticated.clone());
         Ok(authenticated)

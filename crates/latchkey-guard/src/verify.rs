@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::TtlCache;
+use crate::source::Refresher;
 
 /// The claims of a Latchkey access token (RFC 9068).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -122,6 +123,8 @@ impl VerifierSettings {
 struct VerifyKey {
     alg: Algorithm,
     key: DecodingKey,
+    /// The JWK it came from (`None` for HMAC keys), to tell a changed key set from the same one.
+    jwk: Option<Jwk>,
 }
 
 /// Verifies access tokens against a set of keys that can be replaced while it runs.
@@ -132,6 +135,7 @@ pub struct Verifier {
     settings: VerifierSettings,
     keys: RwLock<HashMap<String, Arc<VerifyKey>>>,
     cache: TtlCache<[u8; 32], Arc<AccessClaims>>,
+    pub(crate) refresher: Option<Refresher>,
 }
 
 impl Verifier {
@@ -143,6 +147,7 @@ impl Verifier {
             settings,
             keys: RwLock::new(HashMap::new()),
             cache,
+            refresher: None,
         }
     }
 
@@ -156,6 +161,9 @@ impl Verifier {
     /// algorithm outside the settings are skipped). HMAC keys added with
     /// [`Verifier::add_hmac_key`] are kept.
     ///
+    /// Tokens already verified stay cached unless a key was removed or changed, so reloading
+    /// an unchanged (or only grown) key set costs no signature checks.
+    ///
     /// # Errors
     /// [`VerifyError::BadKey`] when a usable-looking key cannot be decoded; nothing is replaced.
     pub fn replace_keys(&self, jwks: &JwkSet) -> Result<(), VerifyError> {
@@ -166,10 +174,15 @@ impl Verifier {
             }
         }
         let mut keys = self.keys.write();
+        let lost_a_key = keys.iter().any(|(kid, old)| {
+            old.alg != Algorithm::HS256 && fresh.get(kid).is_none_or(|new| new.jwk != old.jwk)
+        });
         keys.retain(|_, k| k.alg == Algorithm::HS256);
         keys.extend(fresh);
         drop(keys);
-        self.cache.clear();
+        if lost_a_key {
+            self.cache.clear();
+        }
         Ok(())
     }
 
@@ -178,6 +191,7 @@ impl Verifier {
         let key = VerifyKey {
             alg: Algorithm::HS256,
             key: DecodingKey::from_secret(secret),
+            jwk: None,
         };
         self.keys.write().insert(kid.to_owned(), Arc::new(key));
     }
@@ -203,7 +217,14 @@ impl Verifier {
             return Ok(None);
         }
         let key = DecodingKey::from_jwk(jwk).map_err(|e| VerifyError::BadKey(e.to_string()))?;
-        Ok(Some((kid, VerifyKey { alg, key })))
+        Ok(Some((
+            kid,
+            VerifyKey {
+                alg,
+                key,
+                jwk: Some(jwk.clone()),
+            },
+        )))
     }
 
     /// Verifies `token` and returns its claims.

@@ -173,14 +173,14 @@ async fn copy_store(from: &DatabaseUrl, to: &DatabaseUrl, force: bool) -> anyhow
     let report = store::copy::copy(&*source, &*target, force).await?;
     let (c, t) = (report.copied, report.target);
     println!(
-        "copied {} users, {} refresh families, {} sessions, {} signing keys and {} server secrets \
-         from {from} to {to}",
-        c.users, c.families, c.sessions, c.signing_keys, c.server_secrets
+        "copied {} users, {} identities, {} refresh families, {} sessions, {} signing keys and {} \
+         server secrets from {from} to {to}",
+        c.users, c.identities, c.families, c.sessions, c.signing_keys, c.server_secrets
     );
     println!(
-        "verified: the target holds {} users, {} live refresh families, {} live sessions, {} \
-         signing keys and {} server secrets",
-        t.users, t.families, t.sessions, t.signing_keys, t.server_secrets
+        "verified: the target holds {} users, {} identities, {} live refresh families, {} live \
+         sessions, {} signing keys and {} server secrets",
+        t.users, t.identities, t.families, t.sessions, t.signing_keys, t.server_secrets
     );
     Ok(())
 }

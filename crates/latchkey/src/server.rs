@@ -60,7 +60,7 @@ impl Server {
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
-        let reload_interval = config.key_reload_interval;
+        let key_reload_every = config.key_reload_interval;
         let app = router(AppState::new(auth.clone(), config));
         let serving = tokio::spawn(async move {
             axum::serve(
@@ -73,7 +73,7 @@ impl Server {
             .await
         });
         let jobs = vec![
-            spawn_key_reload(auth.clone(), reload_interval),
+            spawn_key_reload(auth.clone(), key_reload_every),
             spawn_purge(auth),
         ];
         tracing::info!(%addr, "latchkey listening");
@@ -112,13 +112,13 @@ impl Server {
     }
 }
 
-/// Re-reads the keys every `interval`; until they were first loaded, retries with backoff.
-fn spawn_key_reload(auth: Arc<AuthService>, interval: Duration) -> JoinHandle<()> {
+/// Re-reads the keys `every` so often; until they were first loaded, retries with backoff.
+fn spawn_key_reload(auth: Arc<AuthService>, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(250);
         loop {
             if auth.is_ready() {
-                tokio::time::sleep(interval).await;
+                tokio::time::sleep(every).await;
                 if let Err(e) = auth.reload_keys().await {
                     tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones");
                 }

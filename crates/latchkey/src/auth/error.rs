@@ -26,9 +26,20 @@ pub enum AuthError {
     /// An already-rotated refresh token was presented: its family is revoked.
     #[error("the refresh token was already used; all sessions of this login are revoked")]
     RefreshTokenReused,
+    /// The caller is authenticated but not allowed to do this.
+    #[error("you are not allowed to do this")]
+    Forbidden,
     /// The named thing does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,
+    /// A sign-in with an upstream provider was refused or failed.
+    #[error(transparent)]
+    OAuth(#[from] super::oidc::OAuthError),
+    /// Removing this would leave the user no way to log in (no password, no other identity).
+    #[error(
+        "this is the account's last way to log in; set a password or link another provider first"
+    )]
+    LastLoginMethod,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -1,8 +1,11 @@
-//! The domain: registration, login, refresh rotation, logout, sessions and password changes.
+//! The domain: registration, login, refresh rotation, logout, sessions, password changes and
+//! sign-in with upstream OpenID Connect providers.
 //! No HTTP types and no database driver types live here; everything goes through [`Store`].
 
+pub mod admin;
 mod error;
 pub mod keys;
+pub mod oidc;
 pub mod password;
 pub mod refresh;
 pub mod sessions;
@@ -72,7 +75,8 @@ pub struct Registration {
     pub password: SecretString,
     /// Optional email.
     pub email: Option<String>,
-    /// Roles (the CLI only; the public endpoint registers without roles).
+    /// Roles (the CLI only; the public endpoint registers without roles), checked like the
+    /// admin API's.
     pub roles: Vec<String>,
 }
 
@@ -90,6 +94,8 @@ pub struct AuthService {
     secrets: OnceLock<Secrets>,
     verifier: Arc<Verifier>,
     users: TtlCache<Uuid, Arc<UserRecord>>,
+    identity_cache: TtlCache<Uuid, Arc<Vec<crate::store::IdentityRecord>>>,
+    oidc: oidc::Providers,
 }
 
 /// The current time at the stores' precision (milliseconds), so that what is returned at
@@ -175,7 +181,7 @@ impl AuthService {
             username_key: username.key,
             email,
             password_hash: Some(password_hash),
-            roles: input.roles,
+            roles: admin::validate_roles(input.roles)?,
             disabled: false,
             created_at: now(),
         };

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use latchkey_guard::{TtlCache, Verifier};
 
 use super::keys::KeyRing;
+use super::oidc::Providers;
 use super::password::PasswordHasherPool;
 use super::refresh::RefreshCodec;
 use super::sessions::{CookieSealer, build_sealer};
@@ -39,7 +40,8 @@ impl AuthService {
     /// succeeds.
     ///
     /// # Errors
-    /// [`AuthError::Internal`] for Argon2 parameters the library refuses.
+    /// [`AuthError::Internal`] for Argon2 parameters the library refuses or an unusable OAuth
+    /// provider configuration.
     pub fn unloaded(
         store: Arc<dyn Store>,
         config: Arc<Config>,
@@ -54,7 +56,9 @@ impl AuthService {
             publish_for,
             verifier.clone(),
         );
+        let oidc = Providers::new(&config.oauth)?;
         Ok(Self {
+            oidc,
             store,
             config,
             passwords,
@@ -62,6 +66,7 @@ impl AuthService {
             secrets: OnceLock::new(),
             verifier,
             users: TtlCache::new(10_000),
+            identity_cache: TtlCache::new(10_000),
         })
     }
 

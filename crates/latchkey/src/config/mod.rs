@@ -4,6 +4,7 @@
 //! with a message naming the variable. Secrets are typed so that `Debug` never shows them.
 
 mod duration;
+mod oauth;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,6 +15,7 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use url::Url;
 
 pub use duration::{format_duration, parse_duration};
+pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 
 /// A setting that could not be accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -196,8 +198,8 @@ pub struct Config {
     pub throttle: ThrottleSettings,
     /// `LATCHKEY_BODY_LIMIT` in bytes.
     pub body_limit: usize,
-    /// `LATCHKEY_OAUTH_REDIRECT_ALLOWLIST`.
-    pub oauth_redirect_allowlist: Vec<Url>,
+    /// `LATCHKEY_OAUTH_*`: upstream sign-in providers, the `redirect_to` allow-list, linking.
+    pub oauth: OAuthConfig,
     /// `LATCHKEY_SESSION_STORE`.
     pub session_store: SessionStoreKind,
     /// `LATCHKEY_SESSION_COOKIE_NAME`.
@@ -211,7 +213,7 @@ pub struct Config {
     /// `LATCHKEY_CONTENT_SECURITY_POLICY`: replaces helmet's default policy (`none` removes it).
     pub content_security_policy: Option<String>,
     /// `LATCHKEY_KEY_RELOAD_INTERVAL` (undocumented, for tests): how often signing keys are
-    /// re-read from the store; default [`crate::server::KEY_RELOAD_INTERVAL`].
+    /// re-read from the store. Default [`crate::server::KEY_RELOAD_INTERVAL`].
     pub key_reload_interval: Duration,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
@@ -243,6 +245,7 @@ const KNOWN: &[&str] = &[
     "LATCHKEY_BODY_LIMIT",
     "LATCHKEY_OAUTH_PROVIDERS",
     "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
+    "LATCHKEY_OAUTH_AUTO_LINK_VERIFIED_EMAIL",
     "LATCHKEY_SESSION_STORE",
     "LATCHKEY_SESSION_COOKIE_NAME",
     "LATCHKEY_SESSION_IDLE_TIMEOUT",
@@ -568,22 +571,11 @@ impl Config {
             ));
         }
 
-        if !vars.list("LATCHKEY_OAUTH_PROVIDERS").is_empty() {
-            return Err(err(
-                "LATCHKEY_OAUTH_PROVIDERS",
-                "OAuth / OpenID Connect sign-in is not available in this version; leave it empty",
-            ));
-        }
-        let mut oauth_redirect_allowlist = Vec::new();
-        for entry in vars.list("LATCHKEY_OAUTH_REDIRECT_ALLOWLIST") {
-            let url = Url::parse(&entry).map_err(|_| {
-                err(
-                    "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
-                    format!("`{entry}` is not a URL"),
-                )
-            })?;
-            oauth_redirect_allowlist.push(url);
-        }
+        let oauth = oauth::parse(
+            &|k| vars.get(k).map(str::to_owned),
+            &|k| vars.list(k),
+            vars.boolean("LATCHKEY_OAUTH_AUTO_LINK_VERIFIED_EMAIL", false)?,
+        )?;
         let session_store = match vars.get("LATCHKEY_SESSION_STORE").unwrap_or("database") {
             "database" => SessionStoreKind::Database,
             "cookie" => SessionStoreKind::Cookie,
@@ -658,7 +650,7 @@ impl Config {
             ));
         }
         let key_reload_interval = vars.duration("LATCHKEY_KEY_RELOAD_INTERVAL", "10s")?;
-        if key_reload_interval.is_zero() || key_reload_interval.as_secs() > 3_600 {
+        if !(1..=3_600).contains(&key_reload_interval.as_secs()) {
             return Err(err(
                 "LATCHKEY_KEY_RELOAD_INTERVAL",
                 "must be between 1s and 1h",
@@ -667,7 +659,11 @@ impl Config {
 
         let mut unknown_variables: Vec<String> = map
             .keys()
-            .filter(|k| k.starts_with("LATCHKEY_") && !KNOWN.contains(&k.as_str()))
+            .filter(|k| {
+                k.starts_with("LATCHKEY_")
+                    && !KNOWN.contains(&k.as_str())
+                    && !oauth::is_provider_variable(k, &oauth.providers)
+            })
             .cloned()
             .collect();
         unknown_variables.sort();
@@ -692,7 +688,7 @@ impl Config {
             argon2,
             throttle,
             body_limit,
-            oauth_redirect_allowlist,
+            oauth,
             session_store,
             session_cookie_name,
             session_idle_timeout,

@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, Client, cookie};
 use super::strategy::{CurrentUser, Principal, Via};
 use crate::auth::{AuthError, Issued, Keep, Registration};
-use crate::store::{FamilyRecord, SessionRecord, UserRecord};
+use crate::store::{FamilyRecord, IdentityRecord, SessionRecord, UserRecord};
 
 /// Body of `POST /auth/register`.
 #[derive(Deserialize)]
@@ -41,7 +41,7 @@ pub struct PasswordBody {
     new_password: SecretString,
 }
 
-/// The `User` object of the API.
+/// The `User` object of the API; the admin API adds `disabled`.
 #[derive(Serialize)]
 pub struct UserView {
     id: String,
@@ -49,6 +49,46 @@ pub struct UserView {
     email: Option<String>,
     roles: Vec<String>,
     created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identities: Option<Vec<IdentityView>>,
+}
+
+impl UserView {
+    /// The admin API's view of a user: the `User` object plus `disabled`.
+    pub fn admin(u: &UserRecord) -> Self {
+        Self {
+            disabled: Some(u.disabled),
+            ..Self::from(u)
+        }
+    }
+}
+
+/// A linked provider account, in the `User` object of `/auth/me`.
+#[derive(Serialize)]
+pub struct IdentityView {
+    provider: String,
+    subject: String,
+    email: Option<String>,
+}
+
+impl UserView {
+    /// The user with the provider accounts linked to it.
+    fn with_identities(user: &UserRecord, identities: &[IdentityRecord]) -> Self {
+        let mut view = Self::from(user);
+        view.identities = Some(
+            identities
+                .iter()
+                .map(|i| IdentityView {
+                    provider: i.provider.clone(),
+                    subject: i.subject.clone(),
+                    email: i.email.clone(),
+                })
+                .collect(),
+        );
+        view
+    }
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -63,11 +103,13 @@ impl From<&UserRecord> for UserView {
             email: u.email.clone(),
             roles: u.roles.clone(),
             created_at: rfc3339(u.created_at),
+            disabled: None,
+            identities: None,
         }
     }
 }
 
-fn no_store(mut response: Response) -> Response {
+pub(super) fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -75,7 +117,7 @@ fn no_store(mut response: Response) -> Response {
 }
 
 impl AppState {
-    fn refresh_cookie(&self, value: &str, max_age: u64) -> HeaderValue {
+    pub(super) fn refresh_cookie(&self, value: &str, max_age: u64) -> HeaderValue {
         let c = &self.config;
         self.cookie_header(
             &c.refresh_cookie_name,
@@ -199,7 +241,7 @@ pub async fn logout_all(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /auth/me` (Bearer or session): the caller.
+/// `GET /auth/me` (Bearer or session): the caller, with its linked provider accounts.
 pub async fn me(
     State(state): State<AppState>,
     CurrentUser(who): CurrentUser,
@@ -208,9 +250,9 @@ pub async fn me(
         Via::Session(session) => session.user.clone(),
         _ => state.auth.user(who.user_id).await?,
     };
-    Ok(no_store(
-        Json(json!({ "user": UserView::from(&*user) })).into_response(),
-    ))
+    let identities = state.auth.identities(who.user_id).await?;
+    let user = UserView::with_identities(&user, &identities);
+    Ok(no_store(Json(json!({ "user": user })).into_response()))
 }
 
 fn keep(who: &Principal) -> Keep {

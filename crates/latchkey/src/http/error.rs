@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use latchkey_guard::Problem;
 
 use crate::auth::AuthError;
+use crate::auth::oidc::OAuthError;
 use crate::store::StoreError;
 
 /// An error answered to a client.
@@ -12,12 +13,8 @@ use crate::store::StoreError;
 pub enum ApiError {
     /// A domain refusal or failure.
     Auth(AuthError),
-    /// The body is not valid JSON or lacks fields.
+    /// Input refused before the domain sees it (query parameters, oversized fields).
     BadRequest(String),
-    /// The body's Content-Type is not JSON.
-    UnsupportedMediaType,
-    /// The body is larger than the limit.
-    PayloadTooLarge,
     /// No such route or resource.
     NotFound,
     /// The route exists, the method does not.
@@ -43,18 +40,6 @@ impl IntoResponse for ApiError {
             Self::BadRequest(detail) => {
                 Problem::new(S::BAD_REQUEST, "invalid_input", "Invalid input", detail)
             }
-            Self::UnsupportedMediaType => Problem::new(
-                S::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
-                "send the body as application/json",
-            ),
-            Self::PayloadTooLarge => Problem::new(
-                S::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Payload too large",
-                "the request body is too large",
-            ),
             Self::NotFound => Problem::new(
                 S::NOT_FOUND,
                 "not_found",
@@ -108,7 +93,32 @@ fn auth_problem(error: AuthError) -> Problem {
             "Refresh token reused",
             detail,
         ),
+        AuthError::Forbidden => Problem::new(
+            S::FORBIDDEN,
+            "insufficient_permission",
+            "Insufficient permission",
+            detail,
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"latchkey\", error=\"insufficient_scope\""),
+        ),
         AuthError::NotFound => Problem::new(S::NOT_FOUND, "not_found", "Not found", detail),
+        AuthError::LastLoginMethod => Problem::new(
+            S::CONFLICT,
+            "last_login_method",
+            "Last way to log in",
+            detail,
+        ),
+        AuthError::OAuth(e) => {
+            let status = match e {
+                OAuthError::UnknownProvider => S::NOT_FOUND,
+                OAuthError::IdentityTaken | OAuthError::AccountExists => S::CONFLICT,
+                OAuthError::ProviderUnavailable(_) => S::BAD_GATEWAY,
+                _ => S::BAD_REQUEST,
+            };
+            Problem::new(status, e.code(), "Sign-in with provider failed", detail)
+        }
         AuthError::Store(StoreError::Unavailable(source)) => {
             tracing::error!(error = %source, "store unavailable");
             Problem::new(

@@ -1,9 +1,11 @@
 //! The HTTP surface: the router, its layers and the shared state.
 
+mod admin;
 mod auth;
 pub mod error;
 mod extract;
 mod health;
+mod oauth;
 mod session;
 pub mod strategy;
 mod well_known;
@@ -97,11 +99,26 @@ pub fn router(state: AppState) -> Router {
             "/auth/password",
             post(auth::change_password).layer(either()),
         )
+        .route("/auth/oauth/providers", get(oauth::providers))
+        .route("/auth/oauth/{provider}/authorize", get(oauth::authorize))
+        .route("/auth/oauth/{provider}/callback", get(oauth::callback))
+        .route(
+            "/auth/oauth/{provider}/link",
+            post(oauth::link).delete(oauth::unlink).layer(either()),
+        )
         .route("/session/login", post(session::login))
         .route("/session/me", get(session::me))
         .route("/session/csrf", get(session::csrf))
         .route("/session/data", put(session::set_data))
         .route("/session/logout", post(session::logout))
+        .route("/admin/users", get(admin::list_users))
+        .route("/admin/users/{id}/roles", put(admin::set_roles))
+        .route(
+            "/admin/users/{id}/revoke-sessions",
+            post(admin::revoke_sessions),
+        )
+        .route("/admin/users/{id}/disable", post(admin::disable))
+        .route("/admin/users/{id}/enable", post(admin::enable))
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route_layer(from_fn_with_state(state.clone(), require_keys));
     Router::new()

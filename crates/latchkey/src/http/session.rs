@@ -36,7 +36,7 @@ pub struct DataBody {
 pub struct JsonOrForm<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
-    type Rejection = ApiError;
+    type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_form = req
@@ -50,10 +50,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
                     .await
                     .map_err(|r| {
                         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                            ApiError::PayloadTooLarge
+                            Problem::new(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                "payload_too_large",
+                                "Payload too large",
+                                "the request body is too large",
+                            )
                         } else {
-                            ApiError::BadRequest(
-                                "the form is missing fields or is malformed".into(),
+                            latchkey_guard::invalid_input(
+                                "the form is missing fields or is malformed",
                             )
                         }
                     })?;

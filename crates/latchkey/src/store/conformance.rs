@@ -6,6 +6,7 @@
 mod copying;
 mod fixtures;
 mod keys;
+mod oauth;
 mod refresh;
 mod sessions;
 mod users;
@@ -14,6 +15,7 @@ mod users;
 mod cases {
     pub use super::copying::*;
     pub use super::keys::*;
+    pub use super::oauth::*;
     pub use super::refresh::*;
     pub use super::sessions::*;
     pub use super::users::*;
@@ -93,6 +95,13 @@ macro_rules! store_suite {
                 session_data_is_replaced_and_read_back_exactly,
                 sessions_are_deleted_by_token_by_id_or_per_user,
                 sessions_are_listed_newest_first_and_purged_when_ended,
+                an_oauth_state_is_taken_once_and_never_after_it_expires,
+                an_identity_belongs_to_one_user_and_a_user_has_one_per_provider,
+                the_last_way_to_log_in_is_never_unlinked,
+                concurrent_unlinks_never_leave_a_user_without_a_login,
+                creating_a_user_with_an_identity_is_all_or_nothing,
+                users_are_found_by_email_without_regard_to_case,
+                expired_oauth_states_are_purged,
                 imported_records_read_back_as_given,
                 copying_moves_everything_and_refuses_a_full_target,
             );

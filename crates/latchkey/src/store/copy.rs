@@ -1,10 +1,11 @@
 //! Copying what a store holds into another (`latchkey store copy`): server secrets, signing
-//! keys, users, live refresh families and live server-side sessions, verified by counts at the
-//! end. Expired ones and throttle counters are left behind; they would only be purged.
+//! keys, users with their linked OAuth identities, live refresh families and live server-side
+//! sessions, verified by counts at the end. Expired ones, throttle counters and pending OAuth
+//! sign-ins are left behind.
 
 use time::OffsetDateTime;
 
-use super::{Store, StoreCounts, StoreError};
+use super::{IdentityRecord, Store, StoreCounts, StoreError};
 
 /// Records read and written per round trip.
 const PAGE: u32 = 500;
@@ -14,9 +15,9 @@ const PAGE: u32 = 500;
 pub enum CopyError {
     /// The target holds data and `force` was not given.
     #[error(
-        "the target is not empty ({} users, {} refresh families, {} sessions, {} signing keys, \
-         {} server secrets); pass --force to copy into it anyway",
-        .0.users, .0.families, .0.sessions, .0.signing_keys, .0.server_secrets
+        "the target is not empty ({} users, {} identities, {} refresh families, {} sessions, \
+         {} signing keys, {} server secrets); pass --force to copy into it anyway",
+        .0.users, .0.identities, .0.families, .0.sessions, .0.signing_keys, .0.server_secrets
     )]
     TargetNotEmpty(StoreCounts),
     /// Reading or writing failed.
@@ -39,6 +40,22 @@ pub struct CopyReport {
     pub copied: StoreCounts,
     /// The target's counts afterwards.
     pub target: StoreCounts,
+}
+
+/// Links `identity` in `to`, or finds it linked to the same user already (a forced copy).
+async fn copy_identity(to: &dyn Store, identity: &IdentityRecord) -> Result<(), StoreError> {
+    match to.link_identity(identity).await {
+        Err(StoreError::Conflict) => {
+            let there = to
+                .find_identity(&identity.provider, &identity.subject)
+                .await?;
+            match there {
+                Some(linked) if linked.user_id == identity.user_id => Ok(()),
+                _ => Err(StoreError::Conflict),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Copies `from` into `to`. The target must be empty unless `force`, in which case records
@@ -68,6 +85,10 @@ pub async fn copy(from: &dyn Store, to: &dyn Store, force: bool) -> Result<CopyR
         let page = from.list_users(after, PAGE).await?;
         for user in &page {
             to.import_user(user).await?;
+            for identity in from.list_identities(user.id).await? {
+                copy_identity(to, &identity).await?;
+                copied.identities += 1;
+            }
         }
         copied.users += page.len() as u64;
         match page.last() {
@@ -107,6 +128,7 @@ pub async fn copy(from: &dyn Store, to: &dyn Store, force: bool) -> Result<CopyR
         target.users >= copied.users
             && target.families >= copied.families
             && target.sessions >= copied.sessions
+            && target.identities >= copied.identities
             && target.signing_keys >= copied.signing_keys
             && target.server_secrets >= copied.server_secrets
     };

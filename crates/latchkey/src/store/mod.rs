@@ -12,7 +12,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use secrecy::SecretSlice;
+use secrecy::{SecretSlice, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -218,6 +218,8 @@ pub struct StoreCounts {
     pub families: u64,
     /// Live server-side sessions.
     pub sessions: u64,
+    /// Linked OAuth identities.
+    pub identities: u64,
     /// Signing keys, current and retired.
     pub signing_keys: u64,
     /// Server secrets.
@@ -239,6 +241,65 @@ pub struct ThrottleCount {
     pub failures: u32,
     /// When the window closes.
     pub window_ends_at: OffsetDateTime,
+}
+
+/// A pending OAuth sign-in, from `/authorize` to `/callback`: single use, short-lived.
+pub struct OAuthStateRecord {
+    /// SHA-256 of the `state` sent to the provider (the key).
+    pub state_hash: TokenHash,
+    /// The provider's configured name.
+    pub provider: String,
+    /// SHA-256 of the value of the browser-binding cookie set by `/authorize`.
+    pub binding_hash: TokenHash,
+    /// The OpenID Connect `nonce` the ID token must carry.
+    pub nonce: String,
+    /// The PKCE `code_verifier` (RFC 7636).
+    pub pkce_verifier: SecretString,
+    /// Where to send the browser afterwards (checked against the allow-list).
+    pub redirect_to: String,
+    /// Set when a logged-in user started the flow to link an identity to this account.
+    pub link_user_id: Option<Uuid>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// After this, the record is as good as absent.
+    pub expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for OAuthStateRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthStateRecord")
+            .field("provider", &self.provider)
+            .field("redirect_to", &self.redirect_to)
+            .field("link_user_id", &self.link_user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A provider account linked to a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRecord {
+    /// The provider's configured name.
+    pub provider: String,
+    /// The provider's `sub` for this account (unique per provider).
+    pub subject: String,
+    /// The user it signs in as.
+    pub user_id: Uuid,
+    /// The email the provider gave at the last sign-in, if any.
+    pub email: Option<String>,
+    /// When it was linked.
+    pub created_at: OffsetDateTime,
+}
+
+/// What an attempt to unlink an identity came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnlinkOutcome {
+    /// The identity is gone.
+    Unlinked,
+    /// The user has no identity of this provider.
+    NotLinked,
+    /// Refused: it is the user's only way to log in (no password, no other identity).
+    LastLoginMethod,
 }
 
 /// Everything Latchkey keeps. Every method is one atomic operation.
@@ -353,13 +414,56 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets `key`'s failures.
     async fn throttle_clear(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Deletes expired families, sessions and throttle windows; returns how many rows went.
+    /// Stores a pending OAuth sign-in.
+    async fn save_oauth_state(&self, state: &OAuthStateRecord) -> Result<(), StoreError>;
+    /// Deletes and returns the pending sign-in with this state hash, in one atomic step, so a
+    /// state can be used once only; an expired one is deleted and reported as `None`.
+    async fn take_oauth_state(
+        &self,
+        state_hash: TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthStateRecord>, StoreError>;
+    /// The identity with this (provider, subject).
+    async fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<IdentityRecord>, StoreError>;
+    /// Links an identity to an existing user; [`StoreError::Conflict`] when the
+    /// (provider, subject) is linked already, or the user has an identity of this provider.
+    async fn link_identity(&self, identity: &IdentityRecord) -> Result<(), StoreError>;
+    /// Removes the user's identity of `provider`, unless it is the user's last way to log in
+    /// (no password and no other identity): the check and the delete are one atomic step.
+    async fn unlink_identity(
+        &self,
+        user_id: Uuid,
+        provider: &str,
+    ) -> Result<UnlinkOutcome, StoreError>;
+    /// The user's identities, oldest first.
+    async fn list_identities(&self, user_id: Uuid) -> Result<Vec<IdentityRecord>, StoreError>;
+    /// Creates a user and links an identity to it, both or neither (one transaction);
+    /// [`StoreError::Conflict`] when the username key or the identity is taken.
+    async fn create_user_with_identity(
+        &self,
+        user: &UserRecord,
+        identity: &IdentityRecord,
+    ) -> Result<(), StoreError>;
+    /// Up to `limit` users whose email equals `email` without regard to ASCII case.
+    async fn find_users_by_email(
+        &self,
+        email: &str,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Deletes expired families, sessions, throttle windows and OAuth states; returns how
+    /// many rows went.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 
     // Copying between stores (`latchkey store copy`): bulk reads in id order, and writes that
     // keep every field of the record as given (ids, times, retirement) instead of minting.
 
-    /// How many users, live families and sessions, signing keys and server secrets there are.
+    /// How many users, live families and sessions, identities, signing keys and server secrets
+    /// there are.
     async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError>;
     /// Up to `limit` live families (as [`Store::list_families`] sees them) with ids greater
     /// than `after`, in id order.

@@ -1,10 +1,12 @@
-//! The MongoDB backend: one document per record in six collections, every write a single
+//! The MongoDB backend: one document per record in seven collections, every write a single
 //! atomic document operation (`findOneAndUpdate` with the expected state in its filter), TTL
 //! indexes for expiry, and a client that connects lazily so the server starts during an outage.
 
 mod documents;
 mod driver;
+mod families;
 mod indexes;
+mod oauth;
 mod sessions;
 mod transfer;
 mod upserts;
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::options::{ClientOptions, ReturnDocument};
+use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -23,11 +25,12 @@ use uuid::Uuid;
 use self::driver::{collect, run};
 
 use self::documents::{
-    bin, date, family_doc, family_from, key_fields, key_from, throttle_from, user_doc, user_from,
+    date, family_doc, family_from, key_fields, key_from, throttle_from, user_doc, user_from,
 };
 use super::{
-    FamilyRecord, RotateOutcome, RotateRequest, SecretRecord, SessionRecord, SigningKeyRecord,
-    Store, StoreCounts, StoreError, ThrottleCount, TokenHash, UserRecord,
+    FamilyRecord, IdentityRecord, OAuthStateRecord, RotateOutcome, RotateRequest, SecretRecord,
+    SessionRecord, SigningKeyRecord, Store, StoreCounts, StoreError, ThrottleCount, TokenHash,
+    UnlinkOutcome, UserRecord,
 };
 
 /// The database used when the URL names none.
@@ -51,6 +54,7 @@ struct Inner {
     keys: Collection<Document>,
     secrets: Collection<Document>,
     throttle: Collection<Document>,
+    oauth_states: Collection<Document>,
     /// Set once the indexes are known to exist; until then nothing is written (a user
     /// registered before the unique index exists could be duplicated).
     indexes_ready: AtomicBool,
@@ -98,6 +102,7 @@ impl MongoStore {
             keys: db.collection("signing_keys"),
             secrets: db.collection("server_secrets"),
             throttle: db.collection("login_throttle"),
+            oauth_states: db.collection("oauth_states"),
             indexes_ready: AtomicBool::new(false),
         });
         match inner.ensure_indexes().await {
@@ -218,53 +223,7 @@ impl Store for MongoStore {
     }
 
     async fn rotate_refresh(&self, r: &RotateRequest) -> Result<RotateOutcome, StoreError> {
-        // Step 1, the common case: the presented token is current and alive. One conditional
-        // findOneAndUpdate, so of two concurrent rotations with one token exactly one matches.
-        // An update pipeline, because the successor's expiry is capped by the family's end.
-        let filter = doc! {
-            "_id": id(r.family_id),
-            "current_hash": bin(&r.presented.0),
-            "token_expires_at": gt(r.now),
-            "expires_at": gt(r.now),
-        };
-        let pipeline = vec![doc! { "$set": {
-            "previous_hash": "$current_hash",
-            "current_hash": bin(&r.successor.0),
-            "generation": { "$add": ["$generation", 1] },
-            "rotated_at": date(r.now),
-            "token_expires_at": { "$min": [date(r.successor_expires_at), "$expires_at"] },
-            "last_used_at": date(r.now),
-        } }];
-        let rotated = run(self
-            .db()?
-            .families
-            .find_one_and_update(filter, pipeline)
-            .return_document(ReturnDocument::After))
-        .await?;
-        if let Some(document) = rotated {
-            return family_from(&document).map(RotateOutcome::Rotated);
-        }
-        // Step 2: not current. Decide from the document as it is now; the decision only ever
-        // moves a family towards "revoked", so a concurrent change cannot make it unsafe.
-        let Some(family) = self.find_family(r.family_id, r.now).await? else {
-            return Ok(RotateOutcome::Invalid);
-        };
-        if family.current_hash == r.presented {
-            return Ok(RotateOutcome::Invalid); // current but expired
-        }
-        let within_interval = family
-            .rotated_at
-            .is_some_and(|t| r.now - t <= r.reuse_interval);
-        if family.previous_hash == Some(r.presented)
-            && within_interval
-            && family.token_expires_at > r.now
-        {
-            return Ok(RotateOutcome::Reissued(family));
-        }
-        self.delete_family(family.id, None).await?;
-        Ok(RotateOutcome::Reused {
-            user_id: family.user_id,
-        })
+        self.rotate(r).await
     }
 
     async fn find_family(
@@ -439,7 +398,60 @@ impl Store for MongoStore {
         .await?;
         let throttles = run(db.throttle.delete_many(doc! { "window_ends_at": ended })).await?;
         let sessions = self.purge_sessions(now).await?;
-        Ok(families.deleted_count + throttles.deleted_count + sessions)
+        let states = self.purge_states(now).await?;
+        Ok(families.deleted_count + throttles.deleted_count + sessions + states)
+    }
+
+    async fn save_oauth_state(&self, state: &OAuthStateRecord) -> Result<(), StoreError> {
+        self.insert_oauth_state(state).await
+    }
+
+    async fn take_oauth_state(
+        &self,
+        state_hash: TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthStateRecord>, StoreError> {
+        self.take_state(state_hash, now).await
+    }
+
+    async fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<IdentityRecord>, StoreError> {
+        self.select_identity(provider, subject).await
+    }
+
+    async fn link_identity(&self, identity: &IdentityRecord) -> Result<(), StoreError> {
+        self.push_identity(identity).await
+    }
+
+    async fn unlink_identity(
+        &self,
+        user_id: Uuid,
+        provider: &str,
+    ) -> Result<UnlinkOutcome, StoreError> {
+        self.pull_identity(user_id, provider).await
+    }
+
+    async fn list_identities(&self, user_id: Uuid) -> Result<Vec<IdentityRecord>, StoreError> {
+        self.user_identities(user_id).await
+    }
+
+    async fn create_user_with_identity(
+        &self,
+        user: &UserRecord,
+        identity: &IdentityRecord,
+    ) -> Result<(), StoreError> {
+        self.insert_user_with_identity(user, identity).await
+    }
+
+    async fn find_users_by_email(
+        &self,
+        email: &str,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        self.users_by_email(email, limit).await
     }
 
     async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError> {

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     PASSWORD, SESSION_COOKIE, SessionLogin, TestApp, assert_no_store, assert_problem,
-    assert_problem_status, b64, browser, cookie_named, eventually_status, json_body, plain_client,
-    rfc3339, session_login_from, spawn_app_with, tamper, tamper_at, unb64,
+    assert_problem_status, b64, browser, cookie_named, eventually_status, json_body, me_user,
+    plain_client, rfc3339, session_login_from, spawn_app_with, tamper, tamper_at, unb64,
 };
 
 const KEY_A: [u8; 32] = [0xA1; 32];
@@ -825,7 +825,7 @@ async fn auth_me_accepts_a_cookie_session() {
         .unwrap();
 
     assert_eq!(
-        json_body(resp, StatusCode::OK).await["user"],
+        me_user(&json_body(resp, StatusCode::OK).await),
         login.body["user"]
     );
     assert_problem_status(tampered, StatusCode::UNAUTHORIZED).await;

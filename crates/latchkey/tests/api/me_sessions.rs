@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::helpers::{
     NEW_PASSWORD, PASSWORD, USER_AGENT, assert_no_store, assert_problem, assert_problem_status,
-    browser, decode_jwt, header, json_body, rfc3339, spawn_app,
+    browser, decode_jwt, header, json_body, me_user, rfc3339, spawn_app,
 };
 
 fn sid(access_token: &str) -> Value {
@@ -21,7 +21,7 @@ async fn me_returns_the_caller_and_is_not_cached() {
 
     assert_no_store(resp.headers(), "/auth/me");
     let body = json_body(resp, StatusCode::OK).await;
-    assert_eq!(body["user"], login.body["user"]);
+    assert_eq!(me_user(&body), login.body["user"]);
 }
 
 #[tokio::test]

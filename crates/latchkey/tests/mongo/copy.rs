@@ -36,7 +36,7 @@ async fn a_sqlite_deployment_moves_to_mongodb_with_its_logins() {
         String::from_utf8_lossy(&copied.stderr)
     );
     assert!(
-        stdout.contains("copied 1 users, 1 refresh families"),
+        stdout.contains("copied 1 users, 0 identities, 1 refresh families"),
         "{stdout}"
     );
 

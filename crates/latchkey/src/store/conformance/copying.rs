@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::fixtures::*;
 use super::{make_mongo, make_sqlite};
 use crate::store::copy::{CopyError, copy};
-use crate::store::{SecretRecord, SigningKeyRecord, StoreError};
+use crate::store::{IdentityRecord, SecretRecord, SigningKeyRecord, StoreError};
 
 pub async fn imported_records_read_back_as_given(store: &S) {
     let now = base();
@@ -85,6 +85,14 @@ pub async fn copying_moves_everything_and_refuses_a_full_target(store: &S) {
             .unwrap();
     }
     let old = saved_family(store, now - Duration::days(40)).await; // long expired: not copied
+    let linked = IdentityRecord {
+        provider: "google".into(),
+        subject: "42".into(),
+        user_id: old.user_id,
+        email: None,
+        created_at: now,
+    };
+    store.link_identity(&linked).await.unwrap();
     store
         .create_session(&session(old.user_id, 7, now))
         .await
@@ -110,6 +118,7 @@ pub async fn copying_moves_everything_and_refuses_a_full_target(store: &S) {
         "live families only"
     );
     assert_eq!(report.copied.sessions, 1, "live sessions only");
+    assert_eq!(report.copied.identities, 1);
     assert_eq!(
         (report.copied.signing_keys, report.copied.server_secrets),
         (2, 1)
@@ -128,6 +137,10 @@ pub async fn copying_moves_everything_and_refuses_a_full_target(store: &S) {
     assert_eq!(
         from.list_live_sessions(None, 10, now).await.unwrap(),
         to.list_live_sessions(None, 10, now).await.unwrap()
+    );
+    assert_eq!(
+        to.find_identity("google", "42").await.unwrap(),
+        Some(linked)
     );
     let kids = |keys: Vec<SigningKeyRecord>| {
         keys.into_iter()

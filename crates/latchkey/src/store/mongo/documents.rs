@@ -114,6 +114,8 @@ pub(super) fn user_fields(u: &UserRecord) -> Document {
         "username": &u.username,
         "username_key": &u.username_key,
         "email": opt(u.email.as_deref(), |e| Bson::String(e.to_owned())),
+        // What the email is looked up by (OAuth auto-linking): ASCII case folded.
+        "email_key": opt(u.email.as_deref(), |e| Bson::String(e.to_ascii_lowercase())),
         "password_hash": opt(u.password_hash.as_deref(), |h| Bson::String(h.to_owned())),
         "roles": &u.roles,
         "disabled": u.disabled,

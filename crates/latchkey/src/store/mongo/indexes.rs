@@ -42,11 +42,21 @@ impl Inner {
                 false,
             )
         };
-        let users = [index(
-            doc! { "username_key": 1 },
-            "username_key_unique",
+        let mut identity = index(
+            doc! { "identities.provider": 1, "identities.subject": 1 },
+            "identity_unique",
             true,
-        )];
+        );
+        // Only users with identities are indexed, so the others do not clash on "no identity".
+        if let Some(options) = identity.options.as_mut() {
+            options.partial_filter_expression =
+                Some(doc! { "identities.provider": { "$exists": true } });
+        }
+        let users = [
+            index(doc! { "username_key": 1 }, "username_key_unique", true),
+            identity,
+            index(doc! { "email_key": 1 }, "email_key", false),
+        ];
         run(self.users.create_indexes(users)).await?;
         let families = [by_user(), expiry("token_expires_at"), expiry("expires_at")];
         run(self.families.create_indexes(families)).await?;
@@ -58,6 +68,7 @@ impl Inner {
         ];
         run(self.sessions.create_indexes(sessions)).await?;
         run(self.throttle.create_indexes([expiry("window_ends_at")])).await?;
+        run(self.oauth_states.create_indexes([expiry("expires_at")])).await?;
         self.indexes_ready.store(true, Ordering::Release);
         Ok(())
     }

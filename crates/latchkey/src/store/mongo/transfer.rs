@@ -22,6 +22,7 @@ impl MongoStore {
             users: run(db.users.count_documents(doc! {})).await?,
             families: run(db.families.count_documents(live)).await?,
             sessions: self.count_live_sessions(now).await?,
+            identities: self.count_identities().await?,
             signing_keys: run(db.keys.count_documents(doc! {})).await?,
             server_secrets: run(db.secrets.count_documents(doc! {})).await?,
         })

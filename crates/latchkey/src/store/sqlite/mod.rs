@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file, created with its schema on first start, WAL mode.
 
+mod oauth;
 mod sessions;
 mod transfer;
 
@@ -17,8 +18,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    FamilyRecord, RotateOutcome, RotateRequest, SecretRecord, SessionRecord, SigningKeyRecord,
-    Store, StoreCounts, StoreError, ThrottleCount, TokenHash, UserRecord,
+    FamilyRecord, IdentityRecord, OAuthStateRecord, RotateOutcome, RotateRequest, SecretRecord,
+    SessionRecord, SigningKeyRecord, Store, StoreCounts, StoreError, ThrottleCount, TokenHash,
+    UnlinkOutcome, UserRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -141,6 +143,31 @@ fn sql(text: String) -> impl SqlSafeStr {
     sqlx::AssertSqlSafe(text)
 }
 
+/// Inserts a user through `executor` (the pool, or a transaction).
+async fn insert_user<'e, E>(executor: E, user: &UserRecord) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let roles =
+        serde_json::to_string(&user.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO users (id, username, username_key, email, password_hash, roles, disabled, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(user.id.to_string())
+    .bind(&user.username)
+    .bind(&user.username_key)
+    .bind(&user.email)
+    .bind(&user.password_hash)
+    .bind(roles)
+    .bind(i64::from(user.disabled))
+    .bind(ms(user.created_at))
+    .execute(executor)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -152,24 +179,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let roles =
-            serde_json::to_string(&user.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO users (id, username, username_key, email, password_hash, roles, disabled, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(user.id.to_string())
-        .bind(&user.username)
-        .bind(&user.username_key)
-        .bind(&user.email)
-        .bind(&user.password_hash)
-        .bind(roles)
-        .bind(i64::from(user.disabled))
-        .bind(ms(user.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        insert_user(&self.pool, user).await
     }
 
     async fn find_user_by_username(
@@ -538,6 +548,58 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn save_oauth_state(&self, state: &OAuthStateRecord) -> Result<(), StoreError> {
+        self.insert_oauth_state(state).await
+    }
+
+    async fn take_oauth_state(
+        &self,
+        state_hash: TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthStateRecord>, StoreError> {
+        self.delete_oauth_state(state_hash, now).await
+    }
+
+    async fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<IdentityRecord>, StoreError> {
+        self.select_identity(provider, subject).await
+    }
+
+    async fn link_identity(&self, identity: &IdentityRecord) -> Result<(), StoreError> {
+        self.insert_identity(identity).await
+    }
+
+    async fn unlink_identity(
+        &self,
+        user_id: Uuid,
+        provider: &str,
+    ) -> Result<UnlinkOutcome, StoreError> {
+        self.delete_identity(user_id, provider).await
+    }
+
+    async fn list_identities(&self, user_id: Uuid) -> Result<Vec<IdentityRecord>, StoreError> {
+        self.user_identities(user_id).await
+    }
+
+    async fn create_user_with_identity(
+        &self,
+        user: &UserRecord,
+        identity: &IdentityRecord,
+    ) -> Result<(), StoreError> {
+        self.insert_user_with_identity(user, identity).await
+    }
+
+    async fn find_users_by_email(
+        &self,
+        email: &str,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        self.users_by_email(email, limit).await
+    }
+
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let now = ms(now);
         let families = sqlx::query(
@@ -554,7 +616,8 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         let sessions = self.purge_sessions(from_ms(now)?).await?;
-        Ok(families.rows_affected() + throttles.rows_affected() + sessions)
+        let states = self.purge_oauth_states(from_ms(now)?).await?;
+        Ok(families.rows_affected() + throttles.rows_affected() + sessions + states)
     }
 
     async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError> {

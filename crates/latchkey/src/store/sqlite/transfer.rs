@@ -21,6 +21,7 @@ impl SqliteStore {
             "SELECT (SELECT COUNT(*) FROM users) AS users,
                     (SELECT COUNT(*) FROM refresh_families
                       WHERE expires_at > ?1 AND token_expires_at > ?1) AS families,
+                    (SELECT COUNT(*) FROM oauth_identities) AS identities,
                     (SELECT COUNT(*) FROM sessions
                       WHERE idle_expires_at > ?1 AND absolute_expires_at > ?1) AS sessions,
                     (SELECT COUNT(*) FROM signing_keys) AS signing_keys,
@@ -34,6 +35,7 @@ impl SqliteStore {
             users: count(get(&row, "users")?),
             families: count(get(&row, "families")?),
             sessions: count(get(&row, "sessions")?),
+            identities: count(get(&row, "identities")?),
             signing_keys: count(get(&row, "signing_keys")?),
             server_secrets: count(get(&row, "server_secrets")?),
         })

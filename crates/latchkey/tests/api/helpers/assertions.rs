@@ -131,3 +131,15 @@ pub fn assert_no_store(headers: &HeaderMap, what: &str) {
         "{what}: Cache-Control is `{cc}`, not no-store"
     );
 }
+
+/// The `user` of `/auth/me` without its `identities` (which only `/auth/me` lists), after
+/// checking that they are there as an array.
+pub fn me_user(body: &serde_json::Value) -> serde_json::Value {
+    let mut user = body["user"].clone();
+    let identities = user
+        .as_object_mut()
+        .and_then(|u| u.remove("identities"))
+        .expect("/auth/me lists the user's identities");
+    assert!(identities.is_array(), "identities: {identities}");
+    user
+}

@@ -1,0 +1,193 @@
+//! Administration: listing users page by page, setting roles, revoking a user's logins,
+//! disabling and enabling accounts. Every operation first checks, against the store, that the
+//! caller is still an enabled administrator: a demoted or disabled admin loses these powers at
+//! once, not when their access token expires.
+
+use uuid::Uuid;
+
+use super::{AuthError, AuthService};
+use crate::store::UserRecord;
+
+/// The role that may use the admin API.
+pub const ADMIN_ROLE: &str = "admin";
+/// Page size when the caller names none.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// The largest page size; larger requests are clamped to it.
+pub const MAX_PAGE_SIZE: u32 = 200;
+/// The most roles one user may hold.
+pub const MAX_ROLES: usize = 32;
+const MAX_ROLE_LEN: usize = 64;
+
+/// One page of users.
+#[derive(Debug)]
+pub struct UserPage {
+    /// The users, in id (creation) order.
+    pub users: Vec<UserRecord>,
+    /// The `after` value of the next page, when there is one.
+    pub next: Option<Uuid>,
+}
+
+/// Checks and normalizes a role list: each role 1-64 characters of `a-z 0-9 _ : -`, at most
+/// 32 roles; duplicates are dropped, order is kept.
+///
+/// # Errors
+/// [`AuthError::InvalidInput`] naming the first unacceptable role.
+pub fn validate_roles(roles: Vec<String>) -> Result<Vec<String>, AuthError> {
+    let mut out: Vec<String> = Vec::with_capacity(roles.len());
+    for role in roles {
+        let ok = (1..=MAX_ROLE_LEN).contains(&role.len())
+            && role
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b':' | b'-'));
+        if !ok {
+            return Err(AuthError::InvalidInput(format!(
+                "roles are 1 to {MAX_ROLE_LEN} characters of a-z, 0-9, `_`, `:` and `-`"
+            )));
+        }
+        if !out.contains(&role) {
+            out.push(role);
+        }
+    }
+    if out.len() > MAX_ROLES {
+        return Err(AuthError::InvalidInput(format!(
+            "a user holds at most {MAX_ROLES} roles"
+        )));
+    }
+    Ok(out)
+}
+
+impl AuthService {
+    async fn check_admin(&self, caller: Uuid) -> Result<(), AuthError> {
+        match self.user(caller).await {
+            Ok(user) if !user.disabled && user.roles.iter().any(|r| r == ADMIN_ROLE) => Ok(()),
+            Ok(_) | Err(AuthError::NotFound) => Err(AuthError::Forbidden),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Up to `limit` users (clamped to 1..=200) with ids after `after`.
+    ///
+    /// # Errors
+    /// [`AuthError::Forbidden`] when `caller` is no longer an enabled admin, or a store failure.
+    pub async fn admin_list_users(
+        &self,
+        caller: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<UserPage, AuthError> {
+        self.check_admin(caller).await?;
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        // One extra row tells whether there is a next page without a second query.
+        let mut users = self.store.list_users(after, limit + 1).await?;
+        let next = if users.len() > limit as usize {
+            users.truncate(limit as usize);
+            users.last().map(|u| u.id)
+        } else {
+            None
+        };
+        Ok(UserPage { users, next })
+    }
+
+    /// Replaces the roles of user `id`; they reach access tokens at the user's next refresh.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] for unacceptable roles, [`AuthError::NotFound`],
+    /// [`AuthError::Forbidden`], or a store failure.
+    pub async fn admin_set_roles(
+        &self,
+        caller: Uuid,
+        id: Uuid,
+        roles: Vec<String>,
+    ) -> Result<UserRecord, AuthError> {
+        self.check_admin(caller).await?;
+        let roles = validate_roles(roles)?;
+        if !self.store.set_roles(id, &roles).await? {
+            return Err(AuthError::NotFound);
+        }
+        self.users.remove(&id);
+        tracing::info!(admin.id = %caller, user.id = %id, ?roles, "roles set");
+        self.store
+            .find_user_by_id(id)
+            .await?
+            .ok_or(AuthError::NotFound)
+    }
+
+    /// Ends every login of user `id`: their refresh tokens stop working now.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`], [`AuthError::Forbidden`], or a store failure.
+    pub async fn admin_revoke_sessions(&self, caller: Uuid, id: Uuid) -> Result<u64, AuthError> {
+        self.check_admin(caller).await?;
+        if self.store.find_user_by_id(id).await?.is_none() {
+            return Err(AuthError::NotFound);
+        }
+        let revoked = self.store.delete_user_families(id, None).await?
+            + self.store.delete_user_sessions(id, None).await?;
+        self.users.remove(&id);
+        tracing::info!(admin.id = %caller, user.id = %id, revoked, "sessions revoked");
+        Ok(revoked)
+    }
+
+    /// Disables (and ends every login of) or enables user `id`. A disabled user can neither
+    /// log in nor refresh.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`], [`AuthError::Forbidden`], or a store failure.
+    pub async fn admin_set_disabled(
+        &self,
+        caller: Uuid,
+        id: Uuid,
+        disabled: bool,
+    ) -> Result<(), AuthError> {
+        self.check_admin(caller).await?;
+        if !self.store.set_disabled(id, disabled).await? {
+            return Err(AuthError::NotFound);
+        }
+        // Disable first, then revoke: a refresh racing with this sees the disabled flag (it
+        // reads the user after rotating) or finds its family gone.
+        if disabled {
+            self.store.delete_user_families(id, None).await?;
+            self.store.delete_user_sessions(id, None).await?;
+        }
+        self.users.remove(&id);
+        tracing::info!(admin.id = %caller, user.id = %id, disabled, "account state changed");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn valid_roles_are_kept_in_order_without_duplicates() {
+        let roles = validate_roles(strings(&["admin", "files:write", "a-b_c", "admin"])).unwrap();
+        assert_eq!(roles, strings(&["admin", "files:write", "a-b_c"]));
+        assert_eq!(validate_roles(Vec::new()).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn malformed_roles_are_refused() {
+        for bad in ["", "Admin", "has space", "é", &"x".repeat(65)] {
+            assert!(
+                matches!(
+                    validate_roles(strings(&[bad])),
+                    Err(AuthError::InvalidInput(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(validate_roles(strings(&[&"x".repeat(64)])).is_ok());
+    }
+
+    #[test]
+    fn more_than_32_distinct_roles_are_refused() {
+        let many: Vec<String> = (0..33).map(|i| format!("r{i}")).collect();
+        assert!(validate_roles(many.clone()).is_err());
+        assert!(validate_roles(many[..32].to_vec()).is_ok());
+    }
+}

@@ -1,0 +1,206 @@
+//! `/auth/oauth/*`: sign-in with upstream OpenID Connect providers, and linking them.
+//!
+//! Browser routes (`authorize`, `callback`) answer with redirects: to the provider, to the
+//! allowed `redirect_to` (with `?error=CODE` on failure), or a 400 problem when no allowed
+//! `redirect_to` is known. The access token never travels in a URL: after the redirect the app
+//! calls `POST /auth/refresh`, whose cookie the callback has set.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::no_store;
+use super::error::ApiError;
+use super::extract::{ApiJson, Client, cookie};
+use super::strategy::CurrentUser;
+use crate::auth::AuthError;
+use crate::auth::oidc::{Begun, CallbackParams};
+
+/// Body of `POST /auth/oauth/{provider}/link`.
+#[derive(Deserialize)]
+pub struct LinkBody {
+    redirect_to: String,
+}
+
+fn query(raw: Option<&str>) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name| {
+        url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+impl AppState {
+    fn binding_cookie_name(&self) -> &'static str {
+        if self.config.cookie_secure {
+            "__Secure-oauth_state"
+        } else {
+            "oauth_state"
+        }
+    }
+
+    /// The browser-binding cookie: `Lax`, so that it comes back with the provider's top-level
+    /// redirect to the callback; scoped to `/auth/oauth`; gone after 10 minutes.
+    fn binding_cookie(&self, value: &str, max_age: u64) -> HeaderValue {
+        self.cookie_header(
+            self.binding_cookie_name(),
+            value,
+            "/auth/oauth",
+            max_age,
+            "Lax",
+        )
+    }
+
+    fn redirect(&self, location: &str, cookies: &[HeaderValue]) -> Response {
+        let mut response = StatusCode::FOUND.into_response();
+        let headers = response.headers_mut();
+        // Through `Url`, so that a configured URL with non-ASCII characters is percent-encoded.
+        let location = url::Url::parse(location).map_or_else(|_| location.to_owned(), String::from);
+        if let Ok(location) = HeaderValue::from_str(&location) {
+            headers.insert(header::LOCATION, location);
+        }
+        for cookie in cookies {
+            headers.append(header::SET_COOKIE, cookie.clone());
+        }
+        no_store(response)
+    }
+
+    /// The answer to a failed browser step: back to `redirect_to` with `?error=CODE` when it is
+    /// allowed, else a 400 problem (503/500 for the store or a bug).
+    fn browser_failure(&self, error: AuthError, redirect_to: Option<&str>) -> Response {
+        let clear = self.binding_cookie("", 0);
+        let code = match &error {
+            AuthError::OAuth(e) => e.code(),
+            AuthError::Store(crate::store::StoreError::Unavailable(_)) => "store_unavailable",
+            _ => "server_error",
+        };
+        let allowed = redirect_to.filter(|r| self.auth.oauth_allows_redirect(r));
+        if let Some(mut url) = allowed.and_then(|r| url::Url::parse(r).ok()) {
+            if !matches!(error, AuthError::OAuth(_)) {
+                tracing::error!(error = %error, "sign-in with provider failed");
+            }
+            url.query_pairs_mut().append_pair("error", code);
+            return self.redirect(url.as_str(), &[clear]);
+        }
+        let mut response = match error {
+            AuthError::OAuth(e) => latchkey_guard::Problem::new(
+                StatusCode::BAD_REQUEST,
+                e.code(),
+                "Sign-in with provider failed",
+                e.to_string(),
+            )
+            .into_response(),
+            other => ApiError::from(other).into_response(),
+        };
+        response.headers_mut().append(header::SET_COOKIE, clear);
+        no_store(response)
+    }
+}
+
+/// `GET /auth/oauth/providers`: the configured providers, for sign-in buttons.
+pub async fn providers(State(state): State<AppState>) -> Response {
+    let list: Vec<_> = state
+        .auth
+        .oauth_providers()
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "display_name": p.display_name,
+                "authorize_url": format!("{}/auth/oauth/{}/authorize", state.config.issuer, p.name),
+            })
+        })
+        .collect();
+    Json(json!({ "providers": list })).into_response()
+}
+
+/// `GET /auth/oauth/{provider}/authorize?redirect_to=URL`: 302 to the provider, with the
+/// browser-binding cookie set.
+pub async fn authorize(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let redirect_to = query(raw.as_deref())("redirect_to").unwrap_or_default();
+    match state.auth.oauth_begin(&provider, &redirect_to, None).await {
+        Ok(begun) => {
+            let cookie = state.binding_cookie(begun.binding.expose_secret(), begun.max_age);
+            state.redirect(&begun.authorization_url, &[cookie])
+        }
+        Err(e) => state.browser_failure(e, Some(&redirect_to)),
+    }
+}
+
+/// `GET /auth/oauth/{provider}/callback?code&state[&iss]`: finishes the sign-in, sets the
+/// refresh cookie and 302s to `redirect_to`.
+pub async fn callback(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    Client(client): Client,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let get = query(raw.as_deref());
+    let params = CallbackParams {
+        code: get("code"),
+        state: get("state"),
+        iss: get("iss"),
+        error: get("error"),
+    };
+    let binding = cookie(&headers, state.binding_cookie_name());
+    match state
+        .auth
+        .oauth_callback(&provider, params, binding, client)
+        .await
+    {
+        Ok(done) => {
+            let mut cookies = vec![state.binding_cookie("", 0)];
+            if let Some(issued) = &done.issued {
+                let token = issued.refresh_token.expose_secret();
+                cookies.push(state.refresh_cookie(token, issued.refresh_max_age));
+            }
+            state.redirect(&done.redirect_to, &cookies)
+        }
+        Err(failure) => state.browser_failure(failure.error, failure.redirect_to.as_deref()),
+    }
+}
+
+/// `POST /auth/oauth/{provider}/link` (Bearer or session) `{redirect_to}`: starts linking a
+/// provider account to the caller. Answers `{"authorization_url"}` and sets the
+/// browser-binding cookie; the app then navigates the browser to that URL.
+pub async fn link(
+    State(state): State<AppState>,
+    CurrentUser(who): CurrentUser,
+    Path(provider): Path<String>,
+    ApiJson(body): ApiJson<LinkBody>,
+) -> Result<Response, ApiError> {
+    let Begun {
+        authorization_url,
+        binding,
+        max_age,
+    } = state
+        .auth
+        .oauth_begin(&provider, &body.redirect_to, Some(who.user_id))
+        .await?;
+    let cookie = state.binding_cookie(binding.expose_secret(), max_age);
+    let body = Json(json!({ "authorization_url": authorization_url }));
+    Ok(no_store(
+        ([(header::SET_COOKIE, cookie)], body).into_response(),
+    ))
+}
+
+/// `DELETE /auth/oauth/{provider}/link` (Bearer or session): unlinks the caller's account of
+/// this provider; 409 `last_login_method` when it is the only way left to log in.
+pub async fn unlink(
+    State(state): State<AppState>,
+    CurrentUser(who): CurrentUser,
+    Path(provider): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.unlink_identity(who.user_id, &provider).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
