@@ -50,13 +50,15 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-targets --locked --no-fail-fast
   # nextest does not run doctests
   cargo test --workspace --doc --locked
-  echo "== black-box API tests against MongoDB"
+  echo "== black-box API, admin and sign-in tests against MongoDB"
   filter="not ($(printf 'test(=%s) | ' "${SQLITE_FILE_TESTS[@]}" | sed 's/ | $//'))"
-  LATCHKEY_TEST_STORE=mongodb cargo nextest run -p latchkey --test api --locked --no-fail-fast -E "$filter"
+  LATCHKEY_TEST_STORE=mongodb cargo nextest run -p latchkey --test api --test admin --test oidc \
+    --locked --no-fail-fast -E "$filter"
 else
   cargo test --workspace --all-targets --locked --no-fail-fast
-  echo "== black-box API tests against MongoDB"
+  echo "== black-box API, admin and sign-in tests against MongoDB"
   skips=()
   for t in "${SQLITE_FILE_TESTS[@]}"; do skips+=(--skip "$t"); done
-  LATCHKEY_TEST_STORE=mongodb cargo test -p latchkey --test api --locked --no-fail-fast -- --exact "${skips[@]}"
+  LATCHKEY_TEST_STORE=mongodb cargo test -p latchkey --test api --test admin --test oidc \
+    --locked --no-fail-fast -- --exact "${skips[@]}"
 fi

@@ -62,7 +62,12 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let db = db_dir.path().join("latchkey.db");
     let mut vars: HashMap<String, String> = [
         ("LATCHKEY_LISTEN", "127.0.0.1:0".to_owned()),
-        ("LATCHKEY_DATABASE_URL", database_url(&db)),
+        // SQLite, or MongoDB in the second run (the tests that open the SQLite file directly
+        // are left out of that one by scripts/test.sh).
+        (
+            "LATCHKEY_DATABASE_URL",
+            crate::secantus::test_database_url(&db),
+        ),
         ("LATCHKEY_ISSUER", ISSUER.to_owned()),
         ("LATCHKEY_COOKIE_SECURE", "false".to_owned()),
         ("LATCHKEY_ARGON2_MEMORY_KIB", "1024".to_owned()),
@@ -84,19 +89,6 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         server: Some(server),
         vars,
     }
-}
-
-/// A fresh database: the SQLite file `db`, or with `LATCHKEY_TEST_STORE=mongodb` a new database
-/// on this process's SecantusDB server (the tests that open the SQLite file directly are left
-/// out of that run by `scripts/test.sh`).
-fn database_url(db: &std::path::Path) -> String {
-    if std::env::var("LATCHKEY_TEST_STORE").is_ok_and(|s| s == "mongodb") {
-        let server = crate::secantus::Secantus::shared()
-            .expect("LATCHKEY_TEST_STORE=mongodb needs SecantusDB: run scripts/test.sh");
-        let server = server.lock().expect("server lock");
-        return server.url(&crate::secantus::Secantus::fresh_database());
-    }
-    format!("sqlite://{}", db.display())
 }
 
 async fn start_server(vars: &HashMap<String, String>) -> Server {

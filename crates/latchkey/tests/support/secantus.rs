@@ -38,6 +38,19 @@ wait "$pid" 2>/dev/null
 rm -rf "$dir"
 "#;
 
+/// The database a black-box test server gets: the SQLite file `sqlite_file`, or with
+/// `LATCHKEY_TEST_STORE=mongodb` (how `scripts/test.sh` runs the suites a second time) a fresh
+/// database on this process's SecantusDB server.
+pub fn test_database_url(sqlite_file: &std::path::Path) -> String {
+    if std::env::var("LATCHKEY_TEST_STORE").is_ok_and(|s| s == "mongodb") {
+        let server = Secantus::shared()
+            .expect("LATCHKEY_TEST_STORE=mongodb needs SecantusDB: run scripts/test.sh");
+        let server = server.lock().expect("server lock");
+        return server.url(&Secantus::fresh_database());
+    }
+    format!("sqlite://{}", sqlite_file.display())
+}
+
 fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("SECANTUSD") {
         return PathBuf::from(path);
