@@ -1,4 +1,4 @@
-//! The command line: `serve`, `user create`, `keys list`, `keys rotate`.
+//! The command line: `serve`, `user create`, `keys list`, `keys rotate`, `store copy`.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::auth::keys::generate_key;
 use crate::auth::{AuthService, Registration};
-use crate::config::{Config, SigningAlg};
+use crate::config::{Config, DatabaseUrl, SigningAlg};
 use crate::{Server, store};
 
 /// Latchkey: authentication and authorization server for web APIs.
@@ -33,6 +33,27 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Move data between stores.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Copy users, signing keys, server secrets and live sessions into another store, for
+    /// example from `sqlite://latchkey.db` to `mongodb://h1,h2,h3/latchkey?replicaSet=rs0`.
+    /// Stop the servers first: what they write meanwhile is not copied.
+    Copy {
+        /// The store to read (a LATCHKEY_DATABASE_URL).
+        #[arg(long)]
+        from: String,
+        /// The store to write; it must be empty unless --force.
+        #[arg(long)]
+        to: String,
+        /// Copy into a non-empty target: records with the same ids are overwritten.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +136,9 @@ impl Cli {
                 }
                 Ok(())
             }
+            Command::Store(StoreCommand::Copy { from, to, force }) => {
+                copy_store(&DatabaseUrl::new(&from), &DatabaseUrl::new(&to), force).await
+            }
             Command::Keys(KeysCommand::Rotate) => {
                 if config.signing_alg == SigningAlg::HS256 {
                     bail!(
@@ -134,6 +158,31 @@ impl Cli {
             }
         }
     }
+}
+
+async fn copy_store(from: &DatabaseUrl, to: &DatabaseUrl, force: bool) -> anyhow::Result<()> {
+    if from.expose() == to.expose() {
+        bail!("--from and --to name the same store");
+    }
+    let source = store::open(from)
+        .await
+        .with_context(|| format!("opening {from}"))?;
+    let target = store::open(to)
+        .await
+        .with_context(|| format!("opening {to}"))?;
+    let report = store::copy::copy(&*source, &*target, force).await?;
+    let (c, t) = (report.copied, report.target);
+    println!(
+        "copied {} users, {} identities, {} refresh families, {} sessions, {} signing keys and {} \
+         server secrets from {from} to {to}",
+        c.users, c.identities, c.families, c.sessions, c.signing_keys, c.server_secrets
+    );
+    println!(
+        "verified: the target holds {} users, {} identities, {} live refresh families, {} live \
+         sessions, {} signing keys and {} server secrets",
+        t.users, t.identities, t.families, t.sessions, t.signing_keys, t.server_secrets
+    );
+    Ok(())
 }
 
 async fn service(config: Config) -> anyhow::Result<AuthService> {

@@ -10,15 +10,17 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::auth::AuthService;
+use crate::auth::{AuthError, AuthService};
 use crate::config::Config;
 use crate::http::{AppState, router};
-use crate::store;
+use crate::store::{self, StoreError};
 
 /// How often signing keys are re-read from the store by default (a rotation made by the CLI or
-/// another instance is in use within this delay).
+/// another instance is in use within this delay); `LATCHKEY_KEY_RELOAD_INTERVAL` overrides it.
 pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
+/// The longest wait between attempts to load keys while the store is unreachable.
+const MAX_LOAD_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A running server.
 pub struct Server {
@@ -31,8 +33,12 @@ pub struct Server {
 impl Server {
     /// Opens the store, loads keys, binds `config.listen` and serves in the background.
     ///
+    /// When the store is unavailable at start (a MongoDB server not reachable yet), the server
+    /// starts anyway: `/readyz` and the routes that need the store answer 503 until a
+    /// background task has loaded the keys.
+    ///
     /// # Errors
-    /// When the store cannot be opened, keys cannot be loaded or the address cannot be bound.
+    /// When the store cannot be opened, the keys are unusable or the address cannot be bound.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         let store = store::open(&config.database_url)
@@ -41,11 +47,14 @@ impl Server {
         let mut settings = VerifierSettings::new(config.issuer.clone(), config.audience.clone());
         settings.leeway = config.token_leeway;
         let verifier = Arc::new(Verifier::new(settings));
-        let auth = Arc::new(
-            AuthService::new(store, config.clone(), verifier)
-                .await
-                .context("loading keys")?,
-        );
+        let auth = Arc::new(AuthService::unloaded(store, config.clone(), verifier)?);
+        match auth.load().await {
+            Ok(()) => {}
+            Err(AuthError::Store(StoreError::Unavailable(e))) => {
+                tracing::warn!(error = %e, "the store is unavailable: answering 503 until it is back");
+            }
+            Err(e) => return Err(e).context("loading keys"),
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -103,14 +112,25 @@ impl Server {
     }
 }
 
+/// Re-reads the keys `every` so often; until they were first loaded, retries with backoff.
 fn spawn_key_reload(auth: Arc<AuthService>, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
+        let mut backoff = Duration::from_millis(250);
         loop {
-            tick.tick().await;
-            if let Err(e) = auth.reload_keys().await {
-                tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones");
+            if auth.is_ready() {
+                tokio::time::sleep(every).await;
+                if let Err(e) = auth.reload_keys().await {
+                    tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones");
+                }
+                continue;
+            }
+            tokio::time::sleep(backoff).await;
+            match auth.load().await {
+                Ok(()) => tracing::info!("keys loaded from the store: ready"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "the store is still unavailable");
+                    backoff = (backoff * 2).min(MAX_LOAD_BACKOFF);
+                }
             }
         }
     })

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::AuthError;
 use crate::config::SigningAlg;
-use crate::store::{SigningKeyRecord, Store};
+use crate::store::{SigningKeyRecord, Store, StoreError};
 use latchkey_guard::Verifier;
 
 /// The key that signs new tokens.
@@ -34,13 +34,14 @@ struct Published {
 }
 
 /// The server's signing keys, reloaded from the store so that a rotation made elsewhere (the
-/// CLI, another instance) is picked up.
+/// CLI, another instance) is picked up. Empty until the first successful [`KeyRing::load`]
+/// (the store may be unreachable at start); signing then answers "store unavailable".
 pub struct KeyRing {
     alg: SigningAlg,
     hs256_secret: Option<SecretString>,
     publish_for: time::Duration,
     verifier: Arc<Verifier>,
-    state: RwLock<Arc<Published>>,
+    state: RwLock<Option<Arc<Published>>>,
 }
 
 /// Makes a new private key for `alg` (not HS256, whose key is configured).
@@ -142,34 +143,31 @@ fn public_jwk(record: &SigningKeyRecord) -> Result<(Arc<Signer>, Jwk), AuthError
 }
 
 impl KeyRing {
-    /// Loads the keys from `store`, creating the first (or a new one, when the configured
-    /// algorithm changed), and installs the public keys in `verifier`.
-    ///
-    /// # Errors
-    /// A store failure, or unusable stored keys.
-    pub async fn load(
-        store: &dyn Store,
+    /// An empty ring for `alg`; [`KeyRing::load`] fills it and installs the public keys in
+    /// `verifier`.
+    #[must_use]
+    pub fn new(
         alg: SigningAlg,
         hs256_secret: Option<SecretString>,
         publish_for: time::Duration,
         verifier: Arc<Verifier>,
-    ) -> Result<Self, AuthError> {
-        let published = Self::build(
-            store,
-            alg,
-            hs256_secret.as_ref(),
-            publish_for,
-            &verifier,
-            true,
-        )
-        .await?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             alg,
             hs256_secret,
             publish_for,
             verifier,
-            state: RwLock::new(Arc::new(published)),
-        })
+            state: RwLock::new(None),
+        }
+    }
+
+    /// Loads the keys from `store`, creating the first (or a new one, when the configured
+    /// algorithm changed), and installs the public keys in the verifier.
+    ///
+    /// # Errors
+    /// A store failure, or unusable stored keys; the previous keys (if any) stay in use.
+    pub async fn load(&self, store: &dyn Store) -> Result<(), AuthError> {
+        self.install(store, true).await
     }
 
     /// Re-reads the keys from the store (after a rotation made elsewhere).
@@ -177,17 +175,35 @@ impl KeyRing {
     /// # Errors
     /// A store failure; the previous keys stay in use.
     pub async fn reload(&self, store: &dyn Store) -> Result<(), AuthError> {
+        self.install(store, false).await
+    }
+
+    async fn install(&self, store: &dyn Store, create: bool) -> Result<(), AuthError> {
         let published = Self::build(
             store,
             self.alg,
             self.hs256_secret.as_ref(),
             self.publish_for,
             &self.verifier,
-            false,
+            create,
         )
         .await?;
-        *self.state.write() = Arc::new(published);
+        *self.state.write() = Some(Arc::new(published));
         Ok(())
+    }
+
+    /// Whether keys have been loaded.
+    #[must_use]
+    pub fn is_loaded(&self) -> bool {
+        self.state.read().is_some()
+    }
+
+    fn published(&self) -> Result<Arc<Published>, AuthError> {
+        self.state.read().clone().ok_or_else(|| {
+            AuthError::Store(StoreError::Unavailable(
+                "signing keys are not loaded yet".into(),
+            ))
+        })
     }
 
     async fn build(
@@ -246,7 +262,7 @@ impl KeyRing {
     /// # Errors
     /// [`AuthError::Internal`] when signing fails.
     pub fn sign<T: serde::Serialize>(&self, claims: &T) -> Result<String, AuthError> {
-        let signer = self.state.read().signer.clone();
+        let signer = self.published()?.signer.clone();
         let mut header = Header::new(signer.alg);
         header.typ = Some("at+jwt".into());
         header.kid = Some(signer.kid.clone());
@@ -254,22 +270,28 @@ impl KeyRing {
             .map_err(|e| AuthError::Internal(format!("signing: {e}")))
     }
 
-    /// The published key set, serialized.
+    /// The published key set, serialized (`{"keys":[]}` before the first load).
     #[must_use]
     pub fn jwks_json(&self) -> Arc<[u8]> {
-        self.state.read().jwks_json.clone()
+        self.state.read().as_ref().map_or_else(
+            || Arc::from(&br#"{"keys":[]}"#[..]),
+            |p| p.jwks_json.clone(),
+        )
     }
 
-    /// The published key set.
+    /// The published key set (empty before the first load).
     #[must_use]
     pub fn jwks(&self) -> JwkSet {
-        self.state.read().jwks.clone()
+        self.state
+            .read()
+            .as_ref()
+            .map_or_else(|| JwkSet { keys: Vec::new() }, |p| p.jwks.clone())
     }
 
-    /// The current signing key's id.
+    /// The current signing key's id, once keys are loaded.
     #[must_use]
-    pub fn current_kid(&self) -> String {
-        self.state.read().signer.kid.clone()
+    pub fn current_kid(&self) -> Option<String> {
+        self.state.read().as_ref().map(|p| p.signer.kid.clone())
     }
 }
 

@@ -9,8 +9,9 @@ pub mod oidc;
 pub mod password;
 pub mod refresh;
 pub mod sessions;
+mod startup;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use latchkey_guard::jsonwebtoken::jwk::JwkSet;
@@ -22,7 +23,8 @@ use uuid::Uuid;
 pub use error::AuthError;
 use keys::KeyRing;
 use password::{PasswordHasherPool, check_new_password, normalize_username};
-use refresh::{RefreshCodec, hash_token};
+use refresh::hash_token;
+use startup::Secrets;
 
 use crate::config::Config;
 use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, SessionRecord, Store, UserRecord};
@@ -90,16 +92,20 @@ pub struct Registration {
 }
 
 /// The authentication service: one per server, shared by all handlers.
+///
+/// It needs keys from the store before it can issue or check tokens: the signing keys, the
+/// refresh-token key and the session-cookie key. Until [`AuthService::load`] has fetched them
+/// (the store may be unreachable at start) it is not [ready](AuthService::is_ready) and those
+/// operations answer [`StoreError::Unavailable`].
 pub struct AuthService {
     store: Arc<dyn Store>,
     config: Arc<Config>,
     passwords: PasswordHasherPool,
     keys: KeyRing,
-    codec: RefreshCodec,
+    secrets: OnceLock<Secrets>,
     verifier: Arc<Verifier>,
     users: TtlCache<Uuid, Arc<UserRecord>>,
     identity_cache: TtlCache<Uuid, Arc<Vec<crate::store::IdentityRecord>>>,
-    sealer: sessions::CookieSealer,
     oidc: oidc::Providers,
 }
 
@@ -120,46 +126,6 @@ fn to_time(d: std::time::Duration) -> time::Duration {
 }
 
 impl AuthService {
-    /// Builds the service: loads (or creates) signing keys and the refresh-token key.
-    ///
-    /// # Errors
-    /// A store failure or bad key material.
-    pub async fn new(
-        store: Arc<dyn Store>,
-        config: Arc<Config>,
-        verifier: Arc<Verifier>,
-    ) -> Result<Self, AuthError> {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let passwords = PasswordHasherPool::new(config.argon2, cores)?;
-        let publish_for = to_time(config.access_token_ttl + config.token_leeway);
-        let keys = KeyRing::load(
-            &*store,
-            config.signing_alg,
-            config.hs256_secret.clone(),
-            publish_for,
-            verifier.clone(),
-        )
-        .await?;
-        let mut candidate = [0u8; 32];
-        fill_random(&mut candidate)?;
-        let refresh_key = store.server_secret(REFRESH_KEY_NAME, &candidate).await?;
-        let codec = RefreshCodec::new(&refresh_key);
-        let sealer = sessions::build_sealer(&*store, &config.session_keys).await?;
-        let oidc = oidc::Providers::new(&config.oauth)?;
-        Ok(Self {
-            sealer,
-            oidc,
-            store,
-            config,
-            passwords,
-            keys,
-            codec,
-            verifier,
-            users: TtlCache::new(10_000),
-            identity_cache: TtlCache::new(10_000),
-        })
-    }
-
     /// The store.
     #[must_use]
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -184,12 +150,16 @@ impl AuthService {
         self.keys.jwks()
     }
 
-    /// Re-reads signing keys from the store.
+    /// Re-reads signing keys from the store (loads everything when not yet ready).
     ///
     /// # Errors
     /// A store failure.
     pub async fn reload_keys(&self) -> Result<(), AuthError> {
-        self.keys.reload(&*self.store).await
+        if self.is_ready() {
+            self.keys.reload(&*self.store).await
+        } else {
+            self.load().await
+        }
     }
 
     /// Registers a user.
@@ -245,6 +215,7 @@ impl AuthService {
         password: SecretString,
         client: ClientInfo,
     ) -> Result<Issued, AuthError> {
+        self.codec()?; // not ready: fail before counting anything
         let user = self
             .authenticate_password(username, password, &client)
             .await?;
@@ -323,7 +294,7 @@ impl AuthService {
     ) -> Result<Issued, AuthError> {
         let now = now();
         let family_id = Uuid::new_v4();
-        let (token, hash) = self.codec.mint(family_id, 0);
+        let (token, hash) = self.codec()?.mint(family_id, 0);
         let expires_at = now + to_time(self.config.session_max_lifetime);
         let token_expires_at = (now + to_time(self.config.refresh_token_ttl)).min(expires_at);
         let family = FamilyRecord {
@@ -383,14 +354,10 @@ impl AuthService {
     /// [`AuthError::InvalidRefreshToken`], [`AuthError::RefreshTokenReused`], or a store failure.
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, token: &str) -> Result<Issued, AuthError> {
-        let parsed = self
-            .codec
-            .parse(token)
-            .ok_or(AuthError::InvalidRefreshToken)?;
+        let codec = self.codec()?;
+        let parsed = codec.parse(token).ok_or(AuthError::InvalidRefreshToken)?;
         let now = now();
-        let (_, successor) = self
-            .codec
-            .mint(parsed.family_id, parsed.generation.saturating_add(1));
+        let (_, successor) = codec.mint(parsed.family_id, parsed.generation.saturating_add(1));
         let request = RotateRequest {
             family_id: parsed.family_id,
             presented: hash_token(token),
@@ -416,7 +383,7 @@ impl AuthService {
         };
         self.users
             .insert(user.id, user.clone(), Instant::now() + USER_CACHE_TTL);
-        let (current, _) = self.codec.mint(family.id, family.generation);
+        let (current, _) = codec.mint(family.id, family.generation);
         self.issue(user, family.id, current, family.token_expires_at, now)
     }
 
@@ -425,7 +392,7 @@ impl AuthService {
     /// # Errors
     /// A store failure.
     pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
-        if let Some(parsed) = self.codec.parse(token) {
+        if let Some(parsed) = self.codec()?.parse(token) {
             self.store.delete_family(parsed.family_id, None).await?;
         }
         Ok(())

@@ -247,6 +247,7 @@ impl AuthService {
                     lu: ms(now),
                 };
                 let value = self
+                    .secrets()?
                     .sealer
                     .seal(&sealed, &self.config.session_cookie_name)?;
                 (value, Handle::Cookie(sealed), None)
@@ -305,7 +306,10 @@ impl AuthService {
                 Ok(Some((loaded, None)))
             }
             SessionStoreKind::Cookie => {
-                let Some(mut sealed) = self.sealer.open(value, &self.config.session_cookie_name)
+                let Some(mut sealed) = self
+                    .secrets()?
+                    .sealer
+                    .open(value, &self.config.session_cookie_name)
                 else {
                     return Ok(None);
                 };
@@ -323,6 +327,7 @@ impl AuthService {
                     sealed.lu = ms(now);
                     expires_at = (now + self.idle()).min(absolute_end);
                     let value = self
+                        .secrets()?
                         .sealer
                         .seal(&sealed, &self.config.session_cookie_name)?;
                     reissued = Some(SessionCookie {
@@ -384,6 +389,7 @@ impl AuthService {
                 let absolute_end = from_ms(sealed.iat) + self.absolute();
                 let expires_at = (now + self.idle()).min(absolute_end);
                 let value = self
+                    .secrets()?
                     .sealer
                     .seal(&sealed, &self.config.session_cookie_name)?;
                 Ok(Some(SessionCookie {

@@ -17,8 +17,13 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: 200 when the store answers within two seconds, else 503.
+/// `GET /readyz`: 200 when the keys are loaded and the store answers within two seconds,
+/// else 503.
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if !state.auth.is_ready() {
+        return ApiError::from(StoreError::Unavailable("keys not loaded yet".into()))
+            .into_response();
+    }
     match tokio::time::timeout(Duration::from_secs(2), state.auth.store().ping()).await {
         Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
         Ok(Err(e)) => ApiError::from(StoreError::Unavailable(e.to_string())).into_response(),

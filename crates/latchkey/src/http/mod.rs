@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use latchkey_guard::{CrossSiteCheck, SecurityHeaders, Verifier, security_headers};
@@ -26,6 +27,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthService;
 use crate::config::Config;
+use crate::store::StoreError;
 use error::ApiError;
 
 /// What every handler can reach.
@@ -88,7 +90,8 @@ pub fn router(state: AppState) -> Router {
             ])
             .max_age(Duration::from_secs(600))
     });
-    let app = Router::new()
+    // Everything that needs keys from the store answers 503 until they are loaded.
+    let needs_keys = Router::new()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
@@ -125,6 +128,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/disable", post(admin::disable))
         .route("/admin/users/{id}/enable", post(admin::enable))
         .route("/.well-known/jwks.json", get(well_known::jwks))
+        .route_layer(from_fn_with_state(state.clone(), require_keys));
+    let app = Router::new()
+        .merge(needs_keys)
         .route(
             "/.well-known/openid-configuration",
             get(well_known::openid_configuration),
@@ -166,6 +172,19 @@ fn headers_for(config: &Config) -> SecurityHeaders {
 /// Bearer token or session cookie, in that order.
 fn either() -> axum::Extension<strategy::Strategies> {
     strategy::accept([strategy::bearer(), strategy::session()])
+}
+
+/// Answers 503 `store_unavailable` while the service has not loaded its keys (the store was
+/// unreachable at start), instead of refusing tokens it cannot check yet.
+async fn require_keys(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.auth.is_ready() {
+        next.run(request).await
+    } else {
+        ApiError::from(StoreError::Unavailable(
+            "keys are not loaded from the store yet".into(),
+        ))
+        .into_response()
+    }
 }
 
 fn panic_response() -> Response {

@@ -3,6 +3,10 @@
 //! The domain (`auth`) never reads and then writes: every method here is one atomic step in
 //! the database, so several server instances on one database stay correct.
 
+#[cfg(test)]
+mod conformance;
+pub mod copy;
+pub mod mongo;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -183,6 +187,50 @@ impl std::fmt::Debug for SigningKeyRecord {
             .field("created_at", &self.created_at)
             .field("retired_at", &self.retired_at)
             .finish_non_exhaustive()
+    }
+}
+
+/// A named server secret as stored (the refresh-token key, for one). The value is secret.
+pub struct SecretRecord {
+    /// The secret's name.
+    pub name: String,
+    /// Its bytes.
+    pub value: SecretSlice<u8>,
+    /// When it was first stored.
+    pub created_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for SecretRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretRecord")
+            .field("name", &self.name)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many records of each kind a store holds: what `latchkey store copy` compares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Users.
+    pub users: u64,
+    /// Live refresh families (neither the family nor its current token expired).
+    pub families: u64,
+    /// Live server-side sessions.
+    pub sessions: u64,
+    /// Linked OAuth identities.
+    pub identities: u64,
+    /// Signing keys, current and retired.
+    pub signing_keys: u64,
+    /// Server secrets.
+    pub server_secrets: u64,
+}
+
+impl StoreCounts {
+    /// Whether the store holds nothing worth keeping (throttle counters do not count).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
     }
 }
 
@@ -410,15 +458,56 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes expired families, sessions, throttle windows and OAuth states; returns how
     /// many rows went.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+
+    // Copying between stores (`latchkey store copy`): bulk reads in id order, and writes that
+    // keep every field of the record as given (ids, times, retirement) instead of minting.
+
+    /// How many users, live families and sessions, identities, signing keys and server secrets
+    /// there are.
+    async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError>;
+    /// Up to `limit` live families (as [`Store::list_families`] sees them) with ids greater
+    /// than `after`, in id order.
+    async fn list_live_families(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<FamilyRecord>, StoreError>;
+    /// Up to `limit` live sessions with ids greater than `after`, in id order.
+    async fn list_live_sessions(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Every server secret.
+    async fn server_secrets(&self) -> Result<Vec<SecretRecord>, StoreError>;
+    /// Writes a user copied from another store: inserted, or overwriting the user with its id;
+    /// [`StoreError::Conflict`] when another user holds its username key.
+    async fn import_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// Writes a family copied from another store, inserted or overwriting the one with its id.
+    async fn import_family(&self, family: &FamilyRecord) -> Result<(), StoreError>;
+    /// Writes a session copied from another store, inserted or overwriting the one with its id.
+    async fn import_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Writes a signing key as given (its retirement included), overwriting one with its kid.
+    async fn import_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    /// Writes a server secret as given, overwriting one with its name.
+    async fn import_server_secret(&self, secret: &SecretRecord) -> Result<(), StoreError>;
 }
 
 /// Opens the store named by `url`, creating its schema if needed.
 ///
+/// A SQLite file must open now. A MongoDB client connects lazily: when the server cannot be
+/// reached yet, the store still opens, its operations answer [`StoreError::Unavailable`] and
+/// its indexes are created in the background as soon as the server answers.
+///
 /// # Errors
-/// [`StoreError::Unavailable`] when it cannot be opened.
+/// [`StoreError::Unavailable`] when it cannot be opened, [`StoreError::Corrupt`] for a URL or
+/// an existing schema this version cannot use.
 pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StoreError> {
     match url.scheme() {
         "sqlite" => Ok(Arc::new(sqlite::SqliteStore::open(url.expose()).await?)),
+        "mongodb" | "mongodb+srv" => Ok(Arc::new(mongo::MongoStore::open(url.expose()).await?)),
         other => Err(StoreError::Unavailable(format!(
             "the `{other}` backend is not available in this build"
         ))),

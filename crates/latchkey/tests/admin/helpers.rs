@@ -51,7 +51,7 @@ pub async fn spawn_app() -> TestApp {
         ("LATCHKEY_ISSUER", format!("http://127.0.0.1:{port}")),
         (
             "LATCHKEY_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("latchkey.db").display()),
+            crate::secantus::test_database_url(&dir.path().join("latchkey.db")),
         ),
         ("LATCHKEY_ARGON2_MEMORY_KIB", "1024".into()),
         ("LATCHKEY_ARGON2_ITERATIONS", "1".into()),

@@ -5,3 +5,5 @@
 
 mod admin;
 mod helpers;
+#[path = "../support/secantus.rs"]
+mod secantus;

@@ -62,9 +62,11 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let db = db_dir.path().join("latchkey.db");
     let mut vars: HashMap<String, String> = [
         ("LATCHKEY_LISTEN", "127.0.0.1:0".to_owned()),
+        // SQLite, or MongoDB in the second run (the tests that open the SQLite file directly
+        // are left out of that one by scripts/test.sh).
         (
             "LATCHKEY_DATABASE_URL",
-            format!("sqlite://{}", db.display()),
+            crate::secantus::test_database_url(&db),
         ),
         ("LATCHKEY_ISSUER", ISSUER.to_owned()),
         ("LATCHKEY_COOKIE_SECURE", "false".to_owned()),

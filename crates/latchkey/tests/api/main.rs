@@ -25,6 +25,9 @@ mod register;
 #[cfg(test)]
 mod restart;
 #[cfg(test)]
+#[path = "../support/secantus.rs"]
+mod secantus;
+#[cfg(test)]
 mod sessions;
 #[cfg(test)]
 mod well_known;

@@ -213,7 +213,6 @@ async fn an_id_token_signed_by_another_key_is_refused() {
 
 #[tokio::test]
 async fn a_disabled_user_cannot_sign_in_with_the_provider() {
-    use latchkey::store::Store;
     let Some((_provider, app)) = setup(&[], &[]).await else {
         return;
     };

@@ -135,7 +135,7 @@ pub struct App {
     _server: latchkey::Server,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    db: PathBuf,
+    database_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -150,7 +150,7 @@ impl App {
             ("LATCHKEY_ISSUER", base.clone()),
             (
                 "LATCHKEY_DATABASE_URL",
-                format!("sqlite://{}", db.display()),
+                crate::secantus::test_database_url(&db),
             ),
             ("LATCHKEY_COOKIE_SECURE", "false".into()),
             ("LATCHKEY_ARGON2_MEMORY_KIB", "1024".into()),
@@ -174,22 +174,19 @@ impl App {
         Self {
             _server: server,
             base,
-            db,
+            database_url: map["LATCHKEY_DATABASE_URL"].clone(),
             _dir: dir,
         }
     }
 
-    /// The server's store, opened beside it on the same database file.
-    pub async fn store(&self) -> latchkey::store::sqlite::SqliteStore {
-        let url = format!("sqlite://{}", self.db.display());
-        latchkey::store::sqlite::SqliteStore::open(&url)
-            .await
-            .expect("store opens")
+    /// The server's store, opened beside it on the same database.
+    pub async fn store(&self) -> std::sync::Arc<dyn latchkey::store::Store> {
+        let url = latchkey::config::DatabaseUrl::new(&self.database_url);
+        latchkey::store::open(&url).await.expect("store opens")
     }
 
     /// How many users the store holds (read straight from the database).
     pub async fn user_count(&self) -> u64 {
-        use latchkey::store::Store;
         self.store().await.count_users().await.expect("count")
     }
 

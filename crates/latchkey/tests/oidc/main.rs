@@ -10,4 +10,7 @@ mod helpers;
 #[cfg(test)]
 mod linking;
 #[cfg(test)]
+#[path = "../support/secantus.rs"]
+mod secantus;
+#[cfg(test)]
 mod signin;

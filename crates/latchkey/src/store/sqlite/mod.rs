@@ -2,6 +2,7 @@
 
 mod oauth;
 mod sessions;
+mod transfer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,8 +18,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    FamilyRecord, IdentityRecord, OAuthStateRecord, RotateOutcome, RotateRequest, SessionRecord,
-    SigningKeyRecord, Store, StoreError, ThrottleCount, TokenHash, UnlinkOutcome, UserRecord,
+    FamilyRecord, IdentityRecord, OAuthStateRecord, RotateOutcome, RotateRequest, SecretRecord,
+    SessionRecord, SigningKeyRecord, Store, StoreCounts, StoreError, ThrottleCount, TokenHash,
+    UnlinkOutcome, UserRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -616,5 +618,51 @@ impl Store for SqliteStore {
         let sessions = self.purge_sessions(from_ms(now)?).await?;
         let states = self.purge_oauth_states(from_ms(now)?).await?;
         Ok(families.rows_affected() + throttles.rows_affected() + sessions + states)
+    }
+
+    async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError> {
+        self.counts_at(now).await
+    }
+
+    async fn list_live_families(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<FamilyRecord>, StoreError> {
+        self.live_families_page(after, limit, now).await
+    }
+
+    async fn list_live_sessions(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.live_sessions_page(after, limit, now).await
+    }
+
+    async fn server_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
+        self.all_server_secrets().await
+    }
+
+    async fn import_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        self.write_user(user).await
+    }
+
+    async fn import_family(&self, family: &FamilyRecord) -> Result<(), StoreError> {
+        self.write_family(family).await
+    }
+
+    async fn import_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.write_session(session).await
+    }
+
+    async fn import_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        self.write_signing_key(key).await
+    }
+
+    async fn import_server_secret(&self, secret: &SecretRecord) -> Result<(), StoreError> {
+        self.write_server_secret(secret).await
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{SqliteStore, from_ms, get, hash, map_err, ms, uuid};
 use crate::store::{SessionRecord, StoreError, TokenHash};
 
-fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
+pub(super) fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
     let data: String = get(row, "data")?;
     Ok(SessionRecord {
         id: uuid(row, "id")?,

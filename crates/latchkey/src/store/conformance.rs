@@ -1,0 +1,122 @@
+//! One conformance suite for every [`Store`] backend: `store_suite!(name, make_store)` expands
+//! to one test per behaviour (the async functions of the area modules below), run against the
+//! store `make_store` opens (a future of `Option<TestStore>`, `None` to skip when the backend's
+//! server is not installed).
+
+mod copying;
+mod fixtures;
+mod keys;
+mod oauth;
+mod refresh;
+mod sessions;
+mod users;
+
+/// Every case, for the macro.
+mod cases {
+    pub use super::copying::*;
+    pub use super::keys::*;
+    pub use super::oauth::*;
+    pub use super::refresh::*;
+    pub use super::sessions::*;
+    pub use super::users::*;
+}
+
+use std::sync::Arc;
+
+use super::Store;
+use super::mongo::MongoStore;
+use super::sqlite::SqliteStore;
+
+#[path = "../../tests/support/secantus.rs"]
+mod secantus;
+
+pub use secantus::Secantus;
+
+/// A store under test and what must live as long as it (a temporary directory).
+pub struct TestStore {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    _keep: Option<tempfile::TempDir>,
+}
+
+/// A fresh SQLite store in a temporary directory.
+pub async fn make_sqlite() -> Option<TestStore> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let store = SqliteStore::open(&url).await.expect("SQLite opens");
+    Some(TestStore {
+        store: Arc::new(store),
+        _keep: Some(dir),
+    })
+}
+
+/// A fresh database on this process's SecantusDB server; `None` when it is not installed.
+pub async fn make_mongo() -> Option<TestStore> {
+    let url = {
+        let server = Secantus::shared()?.lock().expect("server lock");
+        server.url(&Secantus::fresh_database())
+    };
+    let store = MongoStore::open(&url).await.expect("MongoDB opens");
+    Some(TestStore {
+        store: Arc::new(store),
+        _keep: None,
+    })
+}
+
+/// Expands to one `#[tokio::test]` per case, against the store made by `$make`.
+macro_rules! store_suite {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            store_suite!(@cases $make;
+                ping_answers,
+                users_are_created_and_found_by_name_and_id,
+                a_taken_username_or_id_is_a_conflict,
+                concurrent_registrations_of_one_name_create_one_user,
+                user_updates_say_whether_the_user_exists,
+                users_are_listed_by_page_in_id_order,
+                families_are_found_and_listed_while_alive,
+                rotating_the_current_token_installs_the_successor,
+                the_predecessor_within_the_interval_is_reissued,
+                the_predecessor_after_the_interval_revokes_the_family,
+                an_older_token_revokes_the_family,
+                unknown_and_expired_tokens_are_invalid,
+                concurrent_rotations_with_one_token_rotate_exactly_once,
+                families_are_deleted_singly_or_per_user,
+                a_new_signing_key_retires_the_current_one,
+                a_server_secret_is_stored_once_and_agreed_on,
+                failed_logins_count_within_a_window,
+                concurrent_throttle_hits_are_all_counted,
+                purge_removes_expired_families_and_windows,
+                a_session_is_used_while_alive_and_slides_up_to_its_end,
+                an_idle_session_is_not_used,
+                a_session_token_or_id_is_unique,
+                session_data_is_replaced_and_read_back_exactly,
+                sessions_are_deleted_by_token_by_id_or_per_user,
+                sessions_are_listed_newest_first_and_purged_when_ended,
+                an_oauth_state_is_taken_once_and_never_after_it_expires,
+                an_identity_belongs_to_one_user_and_a_user_has_one_per_provider,
+                the_last_way_to_log_in_is_never_unlinked,
+                concurrent_unlinks_never_leave_a_user_without_a_login,
+                creating_a_user_with_an_identity_is_all_or_nothing,
+                users_are_found_by_email_without_regard_to_case,
+                expired_oauth_states_are_purged,
+                imported_records_read_back_as_given,
+                copying_moves_everything_and_refuses_a_full_target,
+            );
+        }
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let Some(test) = $make.await else { return };
+                $crate::store::conformance::cases::$case(&test.store).await;
+            }
+        )*
+    };
+}
+
+store_suite!(sqlite, make_sqlite());
+store_suite!(mongodb, make_mongo());

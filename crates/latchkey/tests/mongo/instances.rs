@@ -1,0 +1,97 @@
+//! Two Latchkey instances on one MongoDB database behave as one server.
+
+use std::time::Duration;
+
+use latchkey::auth::keys::generate_key;
+use latchkey::config::SigningAlg;
+use latchkey::store::Store;
+use latchkey::store::mongo::MongoStore;
+use reqwest::StatusCode;
+use time::OffsetDateTime;
+
+use crate::helpers::{Mongo, PASSWORD, assert_problem, eventually, kid_of, spawn_app, tokens};
+
+#[tokio::test]
+async fn a_refresh_token_from_one_instance_is_rotated_and_guarded_by_the_other() {
+    let Some(db) = Mongo::start() else { return };
+    let a = spawn_app(&db.url, &[]).await;
+    let b = spawn_app(&db.url, &[]).await;
+    let t0 = a.signed_in("mary").await;
+    assert_eq!(
+        b.me(&t0.access_token).await.status(),
+        StatusCode::OK,
+        "one set of keys"
+    );
+    let t1 = tokens(b.refresh(&t0.refresh_token).await).await;
+    let t2 = tokens(a.refresh(&t1.refresh_token).await).await;
+    let again = tokens(b.refresh(&t1.refresh_token).await).await;
+    assert_eq!(
+        again.refresh_token, t2.refresh_token,
+        "B re-issues what A rotated to"
+    );
+    let reused = b.refresh(&t0.refresh_token).await;
+    assert_problem(reused, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
+    let revoked = a.refresh(&t2.refresh_token).await;
+    assert_problem(revoked, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+    let taken = b.register("MARY").await;
+    assert_problem(taken, StatusCode::CONFLICT, "username_taken").await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_counted_across_instances() {
+    let Some(db) = Mongo::start() else { return };
+    let limit = [("LATCHKEY_LOGIN_MAX_FAILURES_PER_ACCOUNT", "3")];
+    let a = spawn_app(&db.url, &limit).await;
+    let b = spawn_app(&db.url, &limit).await;
+    assert_eq!(a.register("mary").await.status(), StatusCode::CREATED);
+    for app in [&a, &b, &a] {
+        let wrong = app.login("mary", "a wrong password, long enough").await;
+        assert_problem(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    let blocked = b.login("mary", PASSWORD).await;
+    assert!(blocked.headers().contains_key("retry-after"));
+    assert_problem(blocked, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+}
+
+#[tokio::test]
+async fn a_key_rotated_in_the_store_is_used_and_published_by_every_instance() {
+    let Some(db) = Mongo::start() else { return };
+    let fast = [("LATCHKEY_KEY_RELOAD_INTERVAL", "1s")];
+    let a = spawn_app(&db.url, &fast).await;
+    let b = spawn_app(&db.url, &fast).await;
+    let before = a.signed_in("mary").await;
+    let old_kid = kid_of(&before.access_token);
+    // What `latchkey keys rotate` does, through a store of its own.
+    let store = MongoStore::open(&db.url).await.unwrap();
+    let key = generate_key(SigningAlg::EdDSA, OffsetDateTime::now_utc()).unwrap();
+    store.add_signing_key(&key).await.unwrap();
+    let new_kid = key.kid.clone();
+    let picked_up = eventually(Duration::from_secs(5), || async {
+        let (ka, kb) = (a.published_kids().await, b.published_kids().await);
+        [ka, kb]
+            .iter()
+            .all(|kids| kids.contains(&new_kid) && kids.contains(&old_kid))
+    })
+    .await;
+    assert!(
+        picked_up,
+        "both publish the new key (and still the old one) within 5 s"
+    );
+    let signs_with_new = eventually(Duration::from_secs(5), || async {
+        let login = tokens(b.login("mary", PASSWORD).await).await;
+        kid_of(&login.access_token) == new_kid
+    })
+    .await;
+    assert!(signs_with_new, "new tokens carry the new kid");
+    let after = tokens(b.login("mary", PASSWORD).await).await;
+    assert_eq!(
+        a.me(&after.access_token).await.status(),
+        StatusCode::OK,
+        "A verifies B's new token"
+    );
+    assert_eq!(
+        b.me(&before.access_token).await.status(),
+        StatusCode::OK,
+        "old tokens stay valid"
+    );
+}
