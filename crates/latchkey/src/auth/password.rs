@@ -84,13 +84,22 @@ impl PasswordHasherPool {
             dummy_hash: Arc::new(OnceLock::new()),
         };
         // The dummy hash (for equal-time answers to unknown users) is made in the background
-        // so that start-up does not wait for a full Argon2 run.
+        // so that start-up does not wait for a full Argon2 run, on a short-lived thread with
+        // the crate's allocating path: its memory goes back to the system, so an idle server
+        // holds no Argon2 buffer until the first login.
         let (dummy, params) = (pool.dummy_hash.clone(), pool.params.clone());
-        pool.submit(move || {
-            if let Ok(hash) = hash_with(&params, DUMMY_PASSWORD) {
-                let _ = dummy.set(hash);
-            }
-        })?;
+        std::thread::Builder::new()
+            .name("latchkey-argon2-dummy".into())
+            .spawn(move || {
+                use argon2::PasswordHasher;
+                let hashed = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                    .hash_password(DUMMY_PASSWORD)
+                    .map(|h| h.to_string());
+                if let Ok(hash) = hashed {
+                    let _ = dummy.set(hash);
+                }
+            })
+            .map_err(|e| AuthError::Internal(format!("starting a password thread: {e}")))?;
         Ok(pool)
     }
 
