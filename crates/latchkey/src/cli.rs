@@ -105,12 +105,15 @@ impl Cli {
                     SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
                 let auth = service(config).await?;
                 let user = auth
-                    .register(Registration {
-                        username,
-                        password,
-                        email,
-                        roles,
-                    })
+                    .register(
+                        Registration {
+                            username,
+                            password,
+                            email,
+                            roles,
+                        },
+                        None,
+                    )
                     .await?;
                 println!(
                     "created user {} ({}) with roles [{}]",

@@ -20,6 +20,19 @@ pub enum AuthError {
         /// Seconds until the window closes.
         retry_after: u64,
     },
+    /// The password-hashing queue is full: answered at once instead of queueing without bound.
+    #[error("the server is busy; retry shortly")]
+    Overloaded {
+        /// Seconds to wait before retrying.
+        retry_after: u64,
+    },
+    /// The operation needs a recent authentication (RFC 9470): a sign-in within `max_age`
+    /// seconds, or the password in the request.
+    #[error("this needs a recent sign-in: log in again or send your current password")]
+    ReauthenticationRequired {
+        /// How recent the sign-in must be, in seconds.
+        max_age: u64,
+    },
     /// Missing, forged, expired or revoked refresh token.
     #[error("the refresh token is invalid or expired")]
     InvalidRefreshToken,

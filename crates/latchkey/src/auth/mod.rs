@@ -10,6 +10,7 @@ pub mod password;
 pub mod refresh;
 pub mod sessions;
 mod startup;
+pub mod throttle;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -51,6 +52,9 @@ pub struct ClientInfo {
     pub ip: Option<String>,
     /// The User-Agent header, truncated.
     pub user_agent: Option<String>,
+    /// The refresh cookie the browser sent along, if any: a live one of the account being
+    /// logged in to marks a known device, which others' failures do not lock out.
+    pub refresh_token: Option<SecretString>,
 }
 
 /// A freshly issued pair: the access token for the body, the refresh token for the cookie.
@@ -162,11 +166,16 @@ impl AuthService {
         }
     }
 
-    /// Registers a user.
+    /// Registers a user. A `client` (a public registration) is throttled per address and
+    /// globally before any hashing; `None` is the operator (the CLI), never throttled.
     ///
     /// # Errors
     /// [`AuthError::InvalidInput`], [`AuthError::UsernameTaken`], or a store failure.
-    pub async fn register(&self, input: Registration) -> Result<UserRecord, AuthError> {
+    pub async fn register(
+        &self,
+        input: Registration,
+        client: Option<&ClientInfo>,
+    ) -> Result<UserRecord, AuthError> {
         let username = normalize_username(&input.username)?;
         let email = match input
             .email
@@ -185,6 +194,10 @@ impl AuthService {
             self.config.password_min_length,
             &username.display,
         )?;
+        if let Some(client) = client {
+            self.take_rate("register", self.config.limits.register, client)
+                .await?;
+        }
         let password_hash = self.passwords.hash(input.password).await?;
         let user = UserRecord {
             id: Uuid::now_v7(),
@@ -233,57 +246,49 @@ impl AuthService {
         password: SecretString,
         client: &ClientInfo,
     ) -> Result<UserRecord, AuthError> {
-        let started = now();
         let key = normalize_username(username).map(|u| u.key).ok();
-        let account_key = key.as_ref().map(|k| format!("user:{k}"));
-        let ip_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
-        let throttle = self.config.throttle;
-        let mut account_failures = 0;
-        if let Some(k) = &account_key
-            && let Some(count) = self.store.throttle_get(k, started).await?
-        {
-            account_failures = count.failures;
-            if count.failures >= throttle.max_failures_per_account {
-                return Err(AuthError::TooManyAttempts {
-                    retry_after: seconds_until(count.window_ends_at, started).max(1),
-                });
-            }
-        }
-        if let Some(k) = &ip_key
-            && let Some(count) = self.store.throttle_get(k, started).await?
-            && count.failures >= throttle.max_failures_per_ip
-        {
-            return Err(AuthError::TooManyAttempts {
-                retry_after: seconds_until(count.window_ends_at, started).max(1),
-            });
-        }
         let user = match &key {
             Some(k) => self.store.find_user_by_username(k).await?,
             None => None,
         };
+        let attempt = self
+            .begin_password_attempt(key.as_deref(), user.as_ref(), client)
+            .await
+            .inspect_err(|e| {
+                if matches!(e, AuthError::TooManyAttempts { .. }) {
+                    tracing::warn!(
+                        username = key.as_deref().unwrap_or("-"),
+                        client.ip = client.ip.as_deref().unwrap_or("-"),
+                        "login throttled"
+                    );
+                }
+            })?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verified = self.passwords.verify(password.clone(), stored).await?;
         let user = match user {
             Some(user) if verified.matches && !user.disabled => user,
             _ => {
-                let window = to_time(throttle.window);
-                for k in account_key.iter().chain(ip_key.iter()) {
-                    self.store.throttle_hit(k, started, window).await?;
-                }
-                tracing::info!("login refused");
+                tracing::info!(
+                    username = key.as_deref().unwrap_or("-"),
+                    client.ip = client.ip.as_deref().unwrap_or("-"),
+                    "login refused"
+                );
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        if account_failures > 0
-            && let Some(k) = &account_key
-        {
-            self.store.throttle_clear(k).await?;
-        }
+        self.succeed_password_attempt(attempt).await?;
         if verified.needs_rehash {
-            let hash = self.passwords.hash(password).await?;
-            self.store.set_password_hash(user.id, &hash).await?;
+            // A rehash is an improvement, not a requirement: when the queue is full it waits
+            // for the next login.
+            match self.passwords.hash(password).await {
+                Ok(hash) => {
+                    self.store.set_password_hash(user.id, &hash).await?;
+                }
+                Err(AuthError::Overloaded { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
-        tracing::info!(user.id = %user.id, "login");
+        tracing::info!(user.id = %user.id, client.ip = client.ip.as_deref().unwrap_or("-"), "login");
         Ok(user)
     }
 
@@ -472,13 +477,29 @@ impl AuthService {
             .find_user_by_id(user_id)
             .await?
             .ok_or(AuthError::InvalidCredentials)?;
+        // Throttled per user like logins (counted before the check): a stolen access token
+        // must not become an unlimited password oracle.
+        let throttle_key = format!("password:{user_id}");
+        let throttle = self.config.throttle;
+        let count = self
+            .store
+            .throttle_hit(&throttle_key, now(), to_time(throttle.window))
+            .await?;
+        if count.failures > throttle.max_failures_per_account {
+            tracing::warn!(user.id = %user_id, "password change throttled");
+            return Err(AuthError::TooManyAttempts {
+                retry_after: seconds_until(count.window_ends_at, now()).max(1),
+            });
+        }
         let verified = self
             .passwords
             .verify(current, user.password_hash.clone())
             .await?;
         if !verified.matches || user.disabled {
+            tracing::info!(user.id = %user_id, "password change refused: wrong current password");
             return Err(AuthError::InvalidCredentials);
         }
+        self.store.throttle_clear(&throttle_key).await?;
         check_new_password(
             new.expose_secret(),
             self.config.password_min_length,

@@ -1,9 +1,13 @@
 //! Passwords: Argon2id hashing off the async workers with bounded concurrency, equal-time
 //! verification for unknown users, and the policy for new passwords (NIST SP 800-63B-4).
 
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use std::cell::RefCell;
+
+use parking_lot::{Condvar, Mutex};
 
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, PasswordHash, Version};
@@ -30,22 +34,83 @@ pub struct Verified {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Which queue a hashing job waits in. Workers always take [`Priority::Login`] jobs first, so
+/// a flood of registrations cannot delay people signing in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Checking a password of an existing account (login, password change).
+    Login,
+    /// Hashing a new password (registration, a password change's new hash, a rehash).
+    Registration,
+}
+
+/// The default number of login jobs that may wait for a hashing thread.
+pub const DEFAULT_QUEUE: usize = 32;
+
+struct Queues {
+    login: VecDeque<Job>,
+    registration: VecDeque<Job>,
+    stopped: bool,
+}
+
+struct Shared {
+    queues: Mutex<Queues>,
+    ready: Condvar,
+    /// Most login jobs waiting at once.
+    login_capacity: AtomicUsize,
+    /// Most registration jobs waiting at once.
+    registration_capacity: AtomicUsize,
+    /// Jobs being hashed right now.
+    running: AtomicUsize,
+}
+
+impl Shared {
+    fn next_job(&self) -> Option<Job> {
+        let mut queues = self.queues.lock();
+        loop {
+            if let Some(job) = queues
+                .login
+                .pop_front()
+                .or_else(|| queues.registration.pop_front())
+            {
+                return Some(job);
+            }
+            if queues.stopped {
+                return None;
+            }
+            self.ready.wait(&mut queues);
+        }
+    }
+}
+
 /// Hashes and verifies passwords on a fixed set of worker threads, at most one hash per
-/// thread at a time.
+/// thread at a time, from two bounded queues.
 ///
 /// Dedicated threads rather than tokio's blocking pool: Argon2 allocates its memory (19 MiB
 /// by default) per hash, and the allocator keeps freed blocks per thread; a fixed set of
 /// threads reuses the same blocks, so memory after a login storm stays near
 /// `threads × m_cost` instead of growing with every blocking-pool thread that ever hashed.
 /// The async workers never run a hash, so token checks are not stalled by logins.
+///
+/// Overload is answered at once, never queued without bound: when a queue is full,
+/// [`AuthError::Overloaded`] comes back before anything is hashed. A job whose caller has gone
+/// (the client disconnected, the request was dropped) is skipped when a worker reaches it.
 pub struct PasswordHasherPool {
     params: Params,
-    jobs: Mutex<mpsc::Sender<Job>>,
+    shared: Arc<Shared>,
     dummy_hash: Arc<OnceLock<String>>,
 }
 
+impl Drop for PasswordHasherPool {
+    fn drop(&mut self) {
+        self.shared.queues.lock().stopped = true;
+        self.shared.ready.notify_all();
+    }
+}
+
 impl PasswordHasherPool {
-    /// A pool for `settings`, with `threads` worker threads.
+    /// A pool for `settings`, with `threads` worker threads and [`DEFAULT_QUEUE`] places for
+    /// waiting logins (see [`PasswordHasherPool::set_queue_capacity`]).
     ///
     /// # Errors
     /// [`AuthError::Internal`] when the parameters are refused by Argon2 or a thread cannot
@@ -58,31 +123,36 @@ impl PasswordHasherPool {
             None,
         )
         .map_err(|e| AuthError::Internal(format!("argon2 parameters: {e}")))?;
-        let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
+        let shared = Arc::new(Shared {
+            queues: Mutex::new(Queues {
+                login: VecDeque::new(),
+                registration: VecDeque::new(),
+                stopped: false,
+            }),
+            ready: Condvar::new(),
+            login_capacity: AtomicUsize::new(0),
+            registration_capacity: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+        });
         for i in 0..threads.max(1) {
-            let receiver = receiver.clone();
+            let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("latchkey-argon2-{i}"))
                 .spawn(move || {
-                    loop {
-                        let job = match receiver.lock() {
-                            Ok(guard) => guard.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return, // the pool was dropped
-                        }
+                    while let Some(job) = shared.next_job() {
+                        shared.running.fetch_add(1, Ordering::Relaxed);
+                        job();
+                        shared.running.fetch_sub(1, Ordering::Relaxed);
                     }
                 })
                 .map_err(|e| AuthError::Internal(format!("starting a password thread: {e}")))?;
         }
         let pool = Self {
             params,
-            jobs: Mutex::new(sender),
+            shared,
             dummy_hash: Arc::new(OnceLock::new()),
         };
+        pool.set_queue_capacity(DEFAULT_QUEUE);
         // The dummy hash (for equal-time answers to unknown users) is made in the background
         // so that start-up does not wait for a full Argon2 run, on a short-lived thread with
         // the crate's allocating path: its memory goes back to the system, so an idle server
@@ -103,39 +173,78 @@ impl PasswordHasherPool {
         Ok(pool)
     }
 
-    fn submit(&self, job: impl FnOnce() + Send + 'static) -> Result<(), AuthError> {
-        let jobs = self
-            .jobs
-            .lock()
-            .map_err(|_| AuthError::Internal("password pool poisoned".into()))?;
-        jobs.send(Box::new(job))
-            .map_err(|_| AuthError::Internal("password pool stopped".into()))
+    /// Sets how many login jobs may wait (at least 1); registrations get a quarter of that
+    /// (at least 1), so they can never fill the places logins need.
+    pub fn set_queue_capacity(&self, login_jobs: usize) {
+        let login_jobs = login_jobs.max(1);
+        self.shared
+            .login_capacity
+            .store(login_jobs, Ordering::Relaxed);
+        self.shared
+            .registration_capacity
+            .store((login_jobs / 4).max(1), Ordering::Relaxed);
     }
 
-    /// Hashes `password` into a PHC string.
+    /// How many jobs wait (logins, registrations) and how many are being hashed.
+    #[must_use]
+    pub fn load(&self) -> (usize, usize, usize) {
+        let queues = self.shared.queues.lock();
+        (
+            queues.login.len(),
+            queues.registration.len(),
+            self.shared.running.load(Ordering::Relaxed),
+        )
+    }
+
+    fn submit(&self, priority: Priority, job: Job) -> Result<(), AuthError> {
+        let mut queues = self.shared.queues.lock();
+        let (queue, capacity) = match priority {
+            Priority::Login => (&mut queues.login, &self.shared.login_capacity),
+            Priority::Registration => {
+                (&mut queues.registration, &self.shared.registration_capacity)
+            }
+        };
+        if queue.len() >= capacity.load(Ordering::Relaxed) {
+            return Err(AuthError::Overloaded { retry_after: 1 });
+        }
+        queue.push_back(job);
+        drop(queues);
+        self.shared.ready.notify_one();
+        Ok(())
+    }
+
+    /// Hashes `password` into a PHC string, as a [`Priority::Registration`] job.
     ///
     /// # Errors
-    /// [`AuthError::Internal`] when hashing fails.
+    /// [`AuthError::InvalidInput`] for a password over [`MAX_PASSWORD_BYTES`],
+    /// [`AuthError::Overloaded`] when the queue is full, [`AuthError::Internal`] when hashing
+    /// fails.
     pub async fn hash(&self, password: SecretString) -> Result<String, AuthError> {
+        check_length(&password)?;
         let params = self.params.clone();
-        self.run(move || hash_with(&params, password.expose_secret().as_bytes()))
-            .await?
+        self.run(Priority::Registration, move || {
+            hash_with(&params, password.expose_secret().as_bytes())
+        })
+        .await?
     }
 
-    /// Checks `password` against `stored`; with no stored hash (unknown user) it checks
-    /// against a dummy hash so that the answer takes the same time.
+    /// Checks `password` against `stored`, as a [`Priority::Login`] job; with no stored hash
+    /// (unknown user) it checks against a dummy hash so that the answer takes the same time.
     ///
     /// # Errors
+    /// [`AuthError::InvalidInput`] for a password over [`MAX_PASSWORD_BYTES`] (no stored
+    /// password can be that long), [`AuthError::Overloaded`] when the queue is full,
     /// [`AuthError::Internal`] when the worker fails.
     pub async fn verify(
         &self,
         password: SecretString,
         stored: Option<String>,
     ) -> Result<Verified, AuthError> {
+        check_length(&password)?;
         let real = stored.is_some();
         let params = self.params.clone();
         let dummy = self.dummy_hash.clone();
-        self.run(move || {
+        self.run(Priority::Login, move || {
             let hash = match stored {
                 Some(hash) => hash,
                 None => match dummy.get() {
@@ -166,17 +275,36 @@ impl PasswordHasherPool {
 
     async fn run<T: Send + 'static>(
         &self,
+        priority: Priority,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
         let (done, result) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
-        self.submit(move || {
-            let _ = done.send(span.in_scope(work));
-        })?;
+        self.submit(
+            priority,
+            Box::new(move || {
+                // The caller's future was dropped (client gone, request cancelled): nobody
+                // waits for this hash, so it is not computed.
+                if done.is_closed() {
+                    return;
+                }
+                let _ = done.send(span.in_scope(work));
+            }),
+        )?;
         result
             .await
-            .map_err(|_| AuthError::Internal("password worker failed".into()))
+            .map_err(|_| AuthError::Internal("password worker stopped".into()))
     }
+}
+
+/// Refuses passwords over [`MAX_PASSWORD_BYTES`] before any hashing, on every path.
+fn check_length(password: &SecretString) -> Result<(), AuthError> {
+    if password.expose_secret().len() > MAX_PASSWORD_BYTES {
+        return Err(AuthError::InvalidInput(format!(
+            "password must be at most {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    Ok(())
 }
 
 const DUMMY_PASSWORD: &[u8] = b"latchkey dummy password for unknown users";

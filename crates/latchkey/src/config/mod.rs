@@ -4,6 +4,7 @@
 //! with a message naming the variable. Secrets are typed so that `Debug` never shows them.
 
 mod duration;
+mod limits;
 mod oauth;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use url::Url;
 
 pub use duration::{format_duration, parse_duration};
+pub use limits::{Limits, RateLimit};
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 
 /// A setting that could not be accepted.
@@ -198,6 +200,9 @@ pub struct Config {
     pub throttle: ThrottleSettings,
     /// `LATCHKEY_BODY_LIMIT` in bytes.
     pub body_limit: usize,
+    /// Abuse limits (registration, OAuth authorize, hashing queue, re-authentication,
+    /// connections).
+    pub limits: Limits,
     /// `LATCHKEY_OAUTH_*`: upstream sign-in providers, the `redirect_to` allow-list, linking.
     pub oauth: OAuthConfig,
     /// `LATCHKEY_SESSION_STORE`.
@@ -571,6 +576,8 @@ impl Config {
             ));
         }
 
+        let limits = limits::parse(&vars)?;
+
         let oauth = oauth::parse(
             &|k| vars.get(k).map(str::to_owned),
             &|k| vars.list(k),
@@ -662,6 +669,7 @@ impl Config {
             .filter(|k| {
                 k.starts_with("LATCHKEY_")
                     && !KNOWN.contains(&k.as_str())
+                    && !limits::VARIABLES.contains(&k.as_str())
                     && !oauth::is_provider_variable(k, &oauth.providers)
             })
             .cloned()
@@ -688,6 +696,7 @@ impl Config {
             argon2,
             throttle,
             body_limit,
+            limits,
             oauth,
             session_store,
             session_cookie_name,

@@ -148,6 +148,7 @@ impl AppState {
 /// `POST /auth/register`: creates a user (no login).
 pub async fn register(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Response, ApiError> {
     let input = Registration {
@@ -156,7 +157,7 @@ pub async fn register(
         email: body.email,
         roles: Vec::new(),
     };
-    let user = state.auth.register(input).await?;
+    let user = state.auth.register(input, Some(&client)).await?;
     Ok(no_store(
         (
             StatusCode::CREATED,
@@ -169,9 +170,12 @@ pub async fn register(
 /// `POST /auth/login`: password login; access token in the body, refresh token in a cookie.
 pub async fn login(
     State(state): State<AppState>,
-    Client(client): Client,
+    Client(mut client): Client,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
+    client.refresh_token = cookie(&headers, &state.config.refresh_cookie_name)
+        .map(|t| SecretString::from(t.to_owned()));
     if body.username.len() > 1024 || body.password.expose_secret().len() > 1024 {
         return Err(ApiError::BadRequest(
             "username or password is too long".into(),

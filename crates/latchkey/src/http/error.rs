@@ -81,6 +81,27 @@ fn auth_problem(error: AuthError) -> Problem {
             format!("{detail}; retry in {retry_after} s"),
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after)),
+        AuthError::Overloaded { retry_after } => Problem::new(
+            S::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Overloaded",
+            format!("{detail} (in {retry_after} s)"),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after)),
+        AuthError::ReauthenticationRequired { max_age } => Problem::new(
+            S::UNAUTHORIZED,
+            "reauthentication_required",
+            "Recent sign-in required",
+            detail,
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_str(&format!(
+                "Bearer realm=\"latchkey\", error=\"insufficient_user_authentication\", \
+                 error_description=\"a more recent authentication is required\", max_age={max_age}"
+            ))
+            .unwrap_or_else(|_| HeaderValue::from_static("Bearer realm=\"latchkey\"")),
+        ),
         AuthError::InvalidRefreshToken => Problem::new(
             S::UNAUTHORIZED,
             "invalid_refresh_token",

@@ -28,7 +28,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(256).collect());
-        Ok(Self(ClientInfo { ip, user_agent }))
+        Ok(Self(ClientInfo {
+            ip,
+            user_agent,
+            refresh_token: None,
+        }))
     }
 }
 

@@ -142,12 +142,14 @@ fn with_cookie(
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Client(client): Client,
+    Client(mut client): Client,
     JsonOrForm(body): JsonOrForm<LoginBody>,
 ) -> Result<Response, ApiError> {
     if let Err(rejected) = state.csrf.check(&headers) {
         return Ok(rejected.into_response());
     }
+    client.refresh_token = cookie(&headers, &state.config.refresh_cookie_name)
+        .map(|t| secrecy::SecretString::from(t.to_owned()));
     let (session, new_cookie) = state
         .auth
         .session_login(&body.username, body.password, client)

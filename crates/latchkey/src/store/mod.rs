@@ -126,6 +126,47 @@ pub enum RotateOutcome {
     Invalid,
 }
 
+/// What to do with a family whose current token was not the one presented: the
+/// refresh-reuse rule, written once here and applied by every backend after its atomic
+/// "rotate if current" step found nothing to rotate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotCurrent {
+    /// Answer [`RotateOutcome::Invalid`] and change nothing (no live family, or the presented
+    /// token is the current one but has expired).
+    Invalid,
+    /// Hand the current token out again: the presented token is the immediate predecessor,
+    /// presented strictly within the reuse interval after its rotation (an interval of zero
+    /// grants no grace at all), and the current token is alive.
+    Reissue(FamilyRecord),
+    /// Reuse: delete the family (answer [`RotateOutcome::Reused`]).
+    Revoke(FamilyRecord),
+}
+
+/// Decides the refresh-reuse rule for `family` as read after the conditional update failed.
+///
+/// The decision only ever moves a family towards "revoked", so a concurrent change between
+/// the update and this read cannot make it unsafe.
+#[must_use]
+pub fn decide_not_current(family: Option<FamilyRecord>, r: &RotateRequest) -> NotCurrent {
+    let Some(family) = family else {
+        return NotCurrent::Invalid;
+    };
+    if family.current_hash == r.presented {
+        return NotCurrent::Invalid; // current but expired
+    }
+    let within_interval = family
+        .rotated_at
+        .is_some_and(|t| r.now - t < r.reuse_interval);
+    if family.previous_hash == Some(r.presented)
+        && within_interval
+        && family.token_expires_at > r.now
+    {
+        NotCurrent::Reissue(family)
+    } else {
+        NotCurrent::Revoke(family)
+    }
+}
+
 /// A server-side session as stored: the cookie's secret only as a hash.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -413,6 +454,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<ThrottleCount>, StoreError>;
     /// Forgets `key`'s failures.
     async fn throttle_clear(&self, key: &str) -> Result<(), StoreError>;
+    /// Takes back one count of `key`'s open window (never below zero): an attempt counted
+    /// before it was checked that turned out to succeed.
+    async fn throttle_release(&self, key: &str) -> Result<(), StoreError>;
 
     /// Stores a pending OAuth sign-in.
     async fn save_oauth_state(&self, state: &OAuthStateRecord) -> Result<(), StoreError>;

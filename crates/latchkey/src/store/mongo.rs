@@ -388,6 +388,16 @@ impl Store for MongoStore {
         Ok(())
     }
 
+    async fn throttle_release(&self, key: &str) -> Result<(), StoreError> {
+        let filter = doc! { "_id": key, "failures": { "$gt": 0 } };
+        run(self
+            .db()?
+            .throttle
+            .update_one(filter, doc! { "$inc": { "failures": -1 } }))
+        .await?;
+        Ok(())
+    }
+
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let db = self.db()?;
         let ended = doc! { "$lte": date(now) };

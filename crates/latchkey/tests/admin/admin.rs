@@ -306,12 +306,15 @@ async fn roles_given_at_creation_are_checked_like_the_admin_apis() {
     let result = app
         .auth_service()
         .await
-        .register(latchkey::auth::Registration {
-            username: "eve".into(),
-            password: crate::helpers::PASSWORD.to_owned().into(),
-            email: None,
-            roles: vec!["Super Admin".into()],
-        })
+        .register(
+            latchkey::auth::Registration {
+                username: "eve".into(),
+                password: crate::helpers::PASSWORD.to_owned().into(),
+                email: None,
+                roles: vec!["Super Admin".into()],
+            },
+            None,
+        )
         .await;
     assert!(matches!(
         result,

@@ -113,12 +113,15 @@ impl TestApp {
         let user = self
             .auth_service()
             .await
-            .register(Registration {
-                username: username.to_owned(),
-                password: PASSWORD.to_owned().into(),
-                email: None,
-                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-            })
+            .register(
+                Registration {
+                    username: username.to_owned(),
+                    password: PASSWORD.to_owned().into(),
+                    email: None,
+                    roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                },
+                None,
+            )
             .await
             .unwrap();
         user.id.to_string()

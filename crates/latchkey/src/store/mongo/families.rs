@@ -1,6 +1,7 @@
 //! Refresh rotation in MongoDB: the SQLite algorithm, with one conditional findOneAndUpdate
 //! where SQLite has one conditional `UPDATE … RETURNING`.
 
+use crate::store::NotCurrent;
 use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
 
@@ -39,24 +40,16 @@ impl MongoStore {
         }
         // Step 2: not current. Decide from the document as it is now; the decision only ever
         // moves a family towards "revoked", so a concurrent change cannot make it unsafe.
-        let Some(family) = self.find_family(r.family_id, r.now).await? else {
-            return Ok(RotateOutcome::Invalid);
-        };
-        if family.current_hash == r.presented {
-            return Ok(RotateOutcome::Invalid); // current but expired
+        let family = self.find_family(r.family_id, r.now).await?;
+        match crate::store::decide_not_current(family, r) {
+            NotCurrent::Invalid => Ok(RotateOutcome::Invalid),
+            NotCurrent::Reissue(family) => Ok(RotateOutcome::Reissued(family)),
+            NotCurrent::Revoke(family) => {
+                self.delete_family(family.id, None).await?;
+                Ok(RotateOutcome::Reused {
+                    user_id: family.user_id,
+                })
+            }
         }
-        let within_interval = family
-            .rotated_at
-            .is_some_and(|t| r.now - t <= r.reuse_interval);
-        if family.previous_hash == Some(r.presented)
-            && within_interval
-            && family.token_expires_at > r.now
-        {
-            return Ok(RotateOutcome::Reissued(family));
-        }
-        self.delete_family(family.id, None).await?;
-        Ok(RotateOutcome::Reused {
-            user_id: family.user_id,
-        })
     }
 }

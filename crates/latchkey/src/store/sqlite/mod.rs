@@ -4,6 +4,7 @@ mod oauth;
 mod sessions;
 mod transfer;
 
+use crate::store::NotCurrent;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -314,25 +315,17 @@ impl Store for SqliteStore {
         }
         // Step 2: not current. Decide from the row as it is now; the decision only ever moves
         // a family towards "revoked", so a concurrent change cannot make it unsafe.
-        let Some(family) = self.find_family(r.family_id, r.now).await? else {
-            return Ok(RotateOutcome::Invalid);
-        };
-        if family.current_hash == r.presented {
-            return Ok(RotateOutcome::Invalid); // current but expired
+        let family = self.find_family(r.family_id, r.now).await?;
+        match crate::store::decide_not_current(family, r) {
+            NotCurrent::Invalid => Ok(RotateOutcome::Invalid),
+            NotCurrent::Reissue(family) => Ok(RotateOutcome::Reissued(family)),
+            NotCurrent::Revoke(family) => {
+                self.delete_family(family.id, None).await?;
+                Ok(RotateOutcome::Reused {
+                    user_id: family.user_id,
+                })
+            }
         }
-        let within_interval = family
-            .rotated_at
-            .is_some_and(|t| r.now - t <= r.reuse_interval);
-        if family.previous_hash == Some(r.presented)
-            && within_interval
-            && family.token_expires_at > r.now
-        {
-            return Ok(RotateOutcome::Reissued(family));
-        }
-        self.delete_family(family.id, None).await?;
-        Ok(RotateOutcome::Reused {
-            user_id: family.user_id,
-        })
     }
 
     async fn find_family(
@@ -545,6 +538,17 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn throttle_release(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE login_throttle SET failures = failures - 1 WHERE key = ? AND failures > 0",
+        )
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(())
     }
 
