@@ -39,6 +39,10 @@ pub struct AccessClaims {
     /// The refresh family (login session) the token belongs to.
     #[serde(default)]
     pub sid: String,
+    /// When the user last authenticated for this login, seconds since the epoch (OpenID
+    /// Connect Core section 2); refreshes keep it, so it says how fresh the sign-in is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
 }
 
 impl AccessClaims {

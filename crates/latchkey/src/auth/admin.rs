@@ -58,10 +58,11 @@ pub fn validate_roles(roles: Vec<String>) -> Result<Vec<String>, AuthError> {
 
 impl AuthService {
     async fn check_admin(&self, caller: Uuid) -> Result<(), AuthError> {
-        match self.user(caller).await {
-            Ok(user) if !user.disabled && user.roles.iter().any(|r| r == ADMIN_ROLE) => Ok(()),
-            Ok(_) | Err(AuthError::NotFound) => Err(AuthError::Forbidden),
-            Err(e) => Err(e),
+        // The database, never the user cache: a demoted or disabled admin loses these
+        // powers on the next request, on every instance.
+        match self.store.find_user_by_id(caller).await? {
+            Some(user) if !user.disabled && user.roles.iter().any(|r| r == ADMIN_ROLE) => Ok(()),
+            _ => Err(AuthError::Forbidden),
         }
     }
 
@@ -121,6 +122,7 @@ impl AuthService {
         if self.store.find_user_by_id(id).await?.is_none() {
             return Err(AuthError::NotFound);
         }
+        self.store.bump_generation(id).await?;
         let revoked = self.store.delete_user_families(id, None).await?
             + self.store.delete_user_sessions(id, None).await?;
         self.users.remove(&id);

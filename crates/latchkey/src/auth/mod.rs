@@ -7,6 +7,7 @@ mod error;
 pub mod keys;
 pub mod oidc;
 pub mod password;
+mod reauth;
 pub mod refresh;
 pub mod sessions;
 mod startup;
@@ -207,6 +208,8 @@ impl AuthService {
             password_hash: Some(password_hash),
             roles: admin::validate_roles(input.roles)?,
             disabled: false,
+            email_verified: false,
+            generation: 0,
             created_at: now(),
         };
         match self.store.create_user(&user).await {
@@ -317,15 +320,14 @@ impl AuthService {
             ip: client.ip,
         };
         self.store.create_family(&family).await?;
-        self.issue(user, family_id, token, token_expires_at, now)
+        self.issue(user, &family, token, now)
     }
 
     fn issue(
         &self,
         user: Arc<UserRecord>,
-        family_id: Uuid,
+        family: &FamilyRecord,
         refresh_token: String,
-        refresh_expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Issued, AuthError> {
         let ttl = self.config.access_token_ttl.as_secs();
@@ -339,14 +341,15 @@ impl AuthService {
             jti: Uuid::new_v4().to_string(),
             client_id: self.config.audience.clone(),
             roles: user.roles.clone(),
-            sid: family_id.to_string(),
+            sid: family.id.to_string(),
+            auth_time: u64::try_from(family.created_at.unix_timestamp()).ok(),
         };
         let access_token = SecretString::from(self.keys.sign(&claims)?);
         Ok(Issued {
             access_token,
             expires_in: ttl,
             refresh_token: SecretString::from(refresh_token),
-            refresh_max_age: seconds_until(refresh_expires_at, now),
+            refresh_max_age: seconds_until(family.token_expires_at, now),
             user,
         })
     }
@@ -389,7 +392,7 @@ impl AuthService {
         self.users
             .insert(user.id, user.clone(), Instant::now() + USER_CACHE_TTL);
         let (current, _) = codec.mint(family.id, family.generation);
-        self.issue(user, family.id, current, family.token_expires_at, now)
+        self.issue(user, &family, current, now)
     }
 
     /// Ends the login the refresh token belongs to. Unknown or forged tokens are ignored.
@@ -408,6 +411,9 @@ impl AuthService {
     /// # Errors
     /// A store failure.
     pub async fn logout_all(&self, user_id: Uuid) -> Result<u64, AuthError> {
+        // The generation first: stateless session cookies die with it.
+        self.store.bump_generation(user_id).await?;
+        self.users.remove(&user_id);
         let families = self.store.delete_user_families(user_id, None).await?;
         let sessions = self.store.delete_user_sessions(user_id, None).await?;
         Ok(families + sessions)
@@ -477,29 +483,7 @@ impl AuthService {
             .find_user_by_id(user_id)
             .await?
             .ok_or(AuthError::InvalidCredentials)?;
-        // Throttled per user like logins (counted before the check): a stolen access token
-        // must not become an unlimited password oracle.
-        let throttle_key = format!("password:{user_id}");
-        let throttle = self.config.throttle;
-        let count = self
-            .store
-            .throttle_hit(&throttle_key, now(), to_time(throttle.window))
-            .await?;
-        if count.failures > throttle.max_failures_per_account {
-            tracing::warn!(user.id = %user_id, "password change throttled");
-            return Err(AuthError::TooManyAttempts {
-                retry_after: seconds_until(count.window_ends_at, now()).max(1),
-            });
-        }
-        let verified = self
-            .passwords
-            .verify(current, user.password_hash.clone())
-            .await?;
-        if !verified.matches || user.disabled {
-            tracing::info!(user.id = %user_id, "password change refused: wrong current password");
-            return Err(AuthError::InvalidCredentials);
-        }
-        self.store.throttle_clear(&throttle_key).await?;
+        self.verify_current_password(&user, current).await?;
         check_new_password(
             new.expose_secret(),
             self.config.password_min_length,
@@ -507,6 +491,7 @@ impl AuthService {
         )?;
         let hash = self.passwords.hash(new).await?;
         self.store.set_password_hash(user_id, &hash).await?;
+        self.store.bump_generation(user_id).await?;
         self.store
             .delete_user_families(user_id, keep.family)
             .await?;

@@ -414,14 +414,30 @@ pub fn normalize_username(raw: &str) -> Result<Username, AuthError> {
             "username must be 1 to {MAX_USERNAME_CHARS} characters"
         )));
     }
-    if display.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if display
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+    {
         return Err(AuthError::InvalidInput(
-            "username must not contain spaces or control characters".into(),
+            "username must not contain spaces, control or invisible characters".into(),
         ));
     }
     // Case folding after NFKC, then NFKC again: the key is stable under both.
     let key = display.to_lowercase().nfkc().collect();
     Ok(Username { display, key })
+}
+
+/// Characters that render as nothing or change how neighbours render, so that two names that
+/// look the same are not (`dave` and `dave\u{200b}`): Unicode's Default_Ignorable_Code_Point
+/// set (zero-width spaces and joiners, bidirectional controls, variation selectors, fillers,
+/// tags, the soft hyphen), and private-use characters. The same exclusions as PRECIS
+/// (RFC 8264 section 9.13 and 9.14) for identifiers.
+fn is_invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x034F | 0x061C | 0x115F..=0x1160 | 0x17B4..=0x17B5 | 0x180B..=0x180F
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+        | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8 | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A
+        | 0xE0000..=0xE0FFF | 0xE000..=0xF8FF | 0xF0000..=0x10FFFF)
 }
 
 /// Checks a new password: at least `min_chars` characters, at most 1024 bytes, and not a
@@ -581,6 +597,25 @@ mod tests {
         assert!(normalize_username("").is_err());
         assert!(normalize_username(&"x".repeat(65)).is_err());
         assert!(normalize_username(&"x".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_in_usernames() {
+        for name in [
+            "dave\u{200b}",
+            "da\u{200d}ve",
+            "\u{feff}dave",
+            "dave\u{202e}",
+            "dave\u{00ad}",
+            "dave\u{e0041}",
+            "dave\u{fe0f}",
+            "dave\u{e000}",
+            "dave\u{2028}",
+        ] {
+            assert!(normalize_username(name).is_err(), "{name:?}");
+        }
+        assert!(normalize_username("dave").is_ok());
+        assert!(normalize_username("zoë-ünïcode_ok.1").is_ok());
     }
 
     #[test]

@@ -61,6 +61,10 @@ struct Sealed {
     iat: i64,
     /// Last use, ms since the epoch.
     lu: i64,
+    /// The user's login generation at login: a password change or logout-all moves it on,
+    /// and the cookie is then refused.
+    #[serde(default)]
+    g: u64,
 }
 
 /// A session just started or changed: the cookie to set.
@@ -245,6 +249,7 @@ impl AuthService {
                     csrf: csrf.clone(),
                     iat: ms(now),
                     lu: ms(now),
+                    g: user.generation,
                 };
                 let value = self
                     .secrets()?
@@ -321,6 +326,9 @@ impl AuthService {
                 let Some(user) = self.live_user(sealed.uid).await? else {
                     return Ok(None);
                 };
+                if user.generation != sealed.g {
+                    return Ok(None); // ended by a password change or logout-all
+                }
                 let mut reissued = None;
                 let mut expires_at = idle_end;
                 if now - from_ms(sealed.lu) >= RESEAL_AFTER {
@@ -424,6 +432,7 @@ mod tests {
             csrf: "c".into(),
             iat: 1,
             lu: 2,
+            g: 0,
         }
     }
 

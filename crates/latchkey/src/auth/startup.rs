@@ -49,6 +49,7 @@ impl AuthService {
     ) -> Result<Self, AuthError> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let passwords = PasswordHasherPool::new(config.argon2, cores)?;
+        passwords.set_queue_capacity(config.limits.password_queue);
         let publish_for = to_time(config.access_token_ttl + config.token_leeway);
         let keys = KeyRing::new(
             config.signing_alg,

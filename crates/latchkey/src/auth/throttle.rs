@@ -76,7 +76,7 @@ impl AuthService {
     ///
     /// # Errors
     /// [`AuthError::TooManyAttempts`] over either limit, or a store failure.
-    pub(super) async fn take_rate(
+    pub(crate) async fn take_rate(
         &self,
         what: &str,
         limit: RateLimit,

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,7 @@ pub struct UserView {
     id: String,
     username: String,
     email: Option<String>,
+    email_verified: bool,
     roles: Vec<String>,
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,12 +102,23 @@ impl From<&UserRecord> for UserView {
             id: u.id.to_string(),
             username: u.username.clone(),
             email: u.email.clone(),
+            email_verified: u.email_verified,
             roles: u.roles.clone(),
             created_at: rfc3339(u.created_at),
             disabled: None,
             identities: None,
         }
     }
+}
+
+/// A logout answer: never cached, and the browser is told to drop this site's cookies
+/// (`Clear-Site-Data`), on top of the cleared cookie itself.
+pub(super) fn logged_out(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        HeaderName::from_static("clear-site-data"),
+        HeaderValue::from_static("\"cookies\""),
+    );
+    no_store(response)
 }
 
 pub(super) fn no_store(mut response: Response) -> Response {
@@ -229,11 +241,13 @@ pub async fn logout(
     if let Some(token) = cookie(&headers, &state.config.refresh_cookie_name) {
         state.auth.logout(token).await?;
     }
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, state.cleared_cookie())],
-    )
-        .into_response())
+    Ok(logged_out(
+        (
+            StatusCode::NO_CONTENT,
+            [(header::SET_COOKIE, state.cleared_cookie())],
+        )
+            .into_response(),
+    ))
 }
 
 /// `POST /auth/logout-all` (Bearer or session): ends every login of the caller.

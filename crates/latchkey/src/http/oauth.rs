@@ -9,15 +9,16 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
+use time::OffsetDateTime;
 
 use super::AppState;
 use super::auth::no_store;
 use super::error::ApiError;
 use super::extract::{ApiJson, Client, cookie};
-use super::strategy::CurrentUser;
+use super::strategy::{CurrentUser, Principal, Via};
 use crate::auth::AuthError;
 use crate::auth::oidc::{Begun, CallbackParams};
 
@@ -25,6 +26,29 @@ use crate::auth::oidc::{Begun, CallbackParams};
 #[derive(Deserialize)]
 pub struct LinkBody {
     redirect_to: String,
+    /// The current password, needed unless the caller signed in within
+    /// `LATCHKEY_REAUTH_MAX_AGE`.
+    #[serde(default)]
+    password: Option<SecretString>,
+}
+
+/// Optional body of `DELETE /auth/oauth/{provider}/link`.
+#[derive(Deserialize, Default)]
+pub struct UnlinkBody {
+    #[serde(default)]
+    password: Option<SecretString>,
+}
+
+/// When the caller last authenticated: `auth_time` of a token, the start of a session.
+fn auth_time(who: &Principal) -> Option<OffsetDateTime> {
+    match &who.via {
+        Via::Bearer(claims) => claims
+            .auth_time
+            .and_then(|t| i64::try_from(t).ok())
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+        Via::Session(session) => Some(session.created_at),
+        Via::Other(_) => None,
+    }
 }
 
 fn query(raw: Option<&str>) -> impl Fn(&str) -> Option<String> + '_ {
@@ -124,8 +148,13 @@ pub async fn providers(State(state): State<AppState>) -> Response {
 pub async fn authorize(
     State(state): State<AppState>,
     Path(provider): Path<String>,
+    Client(client): Client,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    // Each start writes a pending sign-in: throttled per address and globally first.
+    if let Err(e) = state.auth.throttle_oauth_start(&client).await {
+        return ApiError::from(e).into_response();
+    }
     let redirect_to = query(raw.as_deref())("redirect_to").unwrap_or_default();
     match state.auth.oauth_begin(&provider, &redirect_to, None).await {
         Ok(begun) => {
@@ -179,6 +208,10 @@ pub async fn link(
     Path(provider): Path<String>,
     ApiJson(body): ApiJson<LinkBody>,
 ) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require_recent_auth(who.user_id, auth_time(&who), body.password)
+        .await?;
     let Begun {
         authorization_url,
         binding,
@@ -194,13 +227,26 @@ pub async fn link(
     ))
 }
 
-/// `DELETE /auth/oauth/{provider}/link` (Bearer or session): unlinks the caller's account of
-/// this provider; 409 `last_login_method` when it is the only way left to log in.
+/// `DELETE /auth/oauth/{provider}/link` (Bearer or session), optionally with a JSON body
+/// `{password}`: unlinks the caller's account of this provider; 409 `last_login_method` when
+/// it is the only way left to log in. Needs a sign-in within `LATCHKEY_REAUTH_MAX_AGE` or the
+/// password (401 `reauthentication_required` otherwise).
 pub async fn unlink(
     State(state): State<AppState>,
     CurrentUser(who): CurrentUser,
     Path(provider): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
+    let body: UnlinkBody = if body.iter().all(u8::is_ascii_whitespace) {
+        UnlinkBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|_| ApiError::BadRequest("the body must be a JSON object".into()))?
+    };
+    state
+        .auth
+        .require_recent_auth(who.user_id, auth_time(&who), body.password)
+        .await?;
     state.auth.unlink_identity(who.user_id, &provider).await?;
     Ok(StatusCode::NO_CONTENT)
 }

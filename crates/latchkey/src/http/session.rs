@@ -225,9 +225,11 @@ pub async fn logout(State(state): State<AppState>, request: Request) -> Result<R
     {
         state.auth.session_logout(value).await?;
     }
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, state.cleared_session_cookie())],
-    )
-        .into_response())
+    Ok(super::auth::logged_out(
+        (
+            StatusCode::NO_CONTENT,
+            [(header::SET_COOKIE, state.cleared_session_cookie())],
+        )
+            .into_response(),
+    ))
 }

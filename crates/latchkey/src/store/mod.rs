@@ -59,6 +59,12 @@ pub struct UserRecord {
     pub roles: Vec<String>,
     /// A disabled user can neither log in nor refresh.
     pub disabled: bool,
+    /// Whether Latchkey itself verified `email` (a provider's word does not count): only such
+    /// an email is ever matched for auto-linking a provider sign-in.
+    pub email_verified: bool,
+    /// The login generation, bumped by password changes and logout-all; stateless session
+    /// cookies carry it and die when it moves on.
+    pub generation: u64,
     /// Creation time.
     pub created_at: OffsetDateTime,
 }
@@ -370,6 +376,8 @@ pub trait Store: Send + Sync + 'static {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<UserRecord>, StoreError>;
+    /// Adds one to the user's login generation; false when the user does not exist.
+    async fn bump_generation(&self, id: Uuid) -> Result<bool, StoreError>;
     /// Disables or enables a user; false when the user does not exist.
     async fn set_disabled(&self, id: Uuid, disabled: bool) -> Result<bool, StoreError>;
 

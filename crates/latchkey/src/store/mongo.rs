@@ -207,6 +207,16 @@ impl Store for MongoStore {
         collect(find).await?.iter().map(user_from).collect()
     }
 
+    async fn bump_generation(&self, user_id: Uuid) -> Result<bool, StoreError> {
+        let update = doc! { "$inc": { "generation": 1_i64 } };
+        let done = run(self
+            .db()?
+            .users
+            .update_one(doc! { "_id": id(user_id) }, update))
+        .await?;
+        Ok(done.matched_count > 0)
+    }
+
     async fn set_disabled(&self, user_id: Uuid, disabled: bool) -> Result<bool, StoreError> {
         let update = doc! { "$set": { "disabled": disabled } };
         let done = run(self

@@ -1,6 +1,7 @@
 //! Which user a provider identity signs in as: the linked one, the logged-in user who is
-//! linking, the one user with the same verified email (only when configured), or a new user
-//! without a password whose username is derived from the provider's claims.
+//! linking, the one user whose email Latchkey verified and the provider vouches for (only when
+//! configured), or a new user without a password whose username is derived from the
+//! provider's claims.
 
 use std::sync::Arc;
 
@@ -77,7 +78,17 @@ impl AuthService {
         }
         let verified_email = claims.email.as_deref().filter(|_| claims.email_verified);
         if let Some(email) = verified_email {
-            let owners = self.store.find_users_by_email(email, 2).await?;
+            // Only an email that Latchkey verified itself names its owner: anyone can register
+            // a password account with someone else's address (account pre-hijacking), so an
+            // unverified local email neither receives the identity nor blocks its sign-up.
+            let owners: Vec<UserRecord> = self
+                .store
+                .find_users_by_email(email, 20)
+                .await?
+                .into_iter()
+                .filter(|u| u.email_verified)
+                .take(2)
+                .collect();
             match owners.as_slice() {
                 [] => {}
                 [owner] if self.config.oauth.auto_link_verified_email => {
@@ -154,6 +165,8 @@ impl AuthService {
                 password_hash: None,
                 roles: Vec::new(),
                 disabled: false,
+                email_verified: false,
+                generation: 0,
                 created_at: identity.created_at,
             };
             match self.store.create_user_with_identity(&user, &identity).await {

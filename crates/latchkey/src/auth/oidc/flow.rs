@@ -87,6 +87,16 @@ impl AuthService {
         self.config.oauth.allows_redirect(url)
     }
 
+    /// Counts the start of a sign-in against `LATCHKEY_OAUTH_AUTHORIZE_*` (each start stores a
+    /// pending sign-in).
+    ///
+    /// # Errors
+    /// [`AuthError::TooManyAttempts`] over the limits, or a store failure.
+    pub async fn throttle_oauth_start(&self, client: &ClientInfo) -> Result<(), AuthError> {
+        self.take_rate("oauth", self.config.limits.oauth_authorize, client)
+            .await
+    }
+
     /// Starts a sign-in with `provider` (or, with `link_user`, the linking of a provider
     /// account to that logged-in user): stores the state and returns the provider's URL.
     ///

@@ -29,6 +29,8 @@ pub fn user(name: &str, at: OffsetDateTime) -> UserRecord {
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
         roles: vec!["reader".into()],
         disabled: false,
+        email_verified: false,
+        generation: 0,
         created_at: at,
     }
 }

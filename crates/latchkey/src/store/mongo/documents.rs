@@ -119,6 +119,8 @@ pub(super) fn user_fields(u: &UserRecord) -> Document {
         "password_hash": opt(u.password_hash.as_deref(), |h| Bson::String(h.to_owned())),
         "roles": &u.roles,
         "disabled": u.disabled,
+        "email_verified": u.email_verified,
+        "generation": i64::try_from(u.generation).unwrap_or(i64::MAX),
         "created_at": date(u.created_at),
     }
 }
@@ -148,6 +150,17 @@ pub(super) fn user_from(d: &Document) -> Result<UserRecord, StoreError> {
         Some(Bson::Boolean(b)) => *b,
         Some(_) => return Err(corrupt("boolean", "disabled")),
     };
+    let email_verified = match present(d, "email_verified") {
+        None => false,
+        Some(Bson::Boolean(b)) => *b,
+        Some(_) => return Err(corrupt("boolean", "email_verified")),
+    };
+    let generation = match present(d, "generation") {
+        None => 0,
+        Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or(0),
+        Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
+        Some(_) => return Err(corrupt("integer", "generation")),
+    };
     Ok(UserRecord {
         id: uuid(d, "_id")?,
         username: text(d, "username")?,
@@ -156,6 +169,8 @@ pub(super) fn user_from(d: &Document) -> Result<UserRecord, StoreError> {
         password_hash: opt_text(d, "password_hash")?,
         roles,
         disabled,
+        email_verified,
+        generation,
         created_at: time(d, "created_at")?,
     })
 }

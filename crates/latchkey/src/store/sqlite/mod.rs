@@ -46,6 +46,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        if !url.contains(":memory:") && !url.contains("mode=memory") {
+            secure_file(options.get_filename())?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -59,6 +62,54 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
         Ok(Self { pool })
     }
+}
+
+/// The database file holds signing keys and server secrets: it is created readable by its
+/// owner only (SQLite gives its `-wal` and `-shm` files the same mode), and an existing file
+/// (or journal) that others may read or write stops the start with the fix in the message.
+fn secure_file(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(StoreError::Unavailable(format!(
+                    "creating the database file {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files {
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(StoreError::Unavailable(format!(
+                    "{} has mode {mode:o}: other users could read the signing keys in it; \
+                     run `chmod 600 {}` (and the same for its -wal and -shm files)",
+                    file.display(),
+                    file.display()
+                )));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn map_err(error: sqlx::Error) -> StoreError {
@@ -114,6 +165,8 @@ fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
         password_hash: get(row, "password_hash")?,
         roles: serde_json::from_str(&roles).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         disabled: get::<i64>(row, "disabled")? != 0,
+        email_verified: get::<i64>(row, "email_verified")? != 0,
+        generation: u64::try_from(get::<i64>(row, "generation")?).unwrap_or(0),
         created_at: from_ms(get(row, "created_at")?)?,
     })
 }
@@ -137,8 +190,7 @@ fn family_from_row(row: &SqliteRow) -> Result<FamilyRecord, StoreError> {
     })
 }
 
-const USER_COLUMNS: &str =
-    "id, username, username_key, email, password_hash, roles, disabled, created_at";
+const USER_COLUMNS: &str = "id, username, username_key, email, password_hash, roles, disabled, email_verified, generation, created_at";
 
 fn sql(text: String) -> impl SqlSafeStr {
     sqlx::AssertSqlSafe(text)
@@ -152,8 +204,9 @@ where
     let roles =
         serde_json::to_string(&user.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO users (id, username, username_key, email, password_hash, roles, disabled, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO users (id, username, username_key, email, password_hash, roles, disabled,
+                            email_verified, generation, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(user.id.to_string())
     .bind(&user.username)
@@ -162,6 +215,8 @@ where
     .bind(&user.password_hash)
     .bind(roles)
     .bind(i64::from(user.disabled))
+    .bind(i64::from(user.email_verified))
+    .bind(i64::try_from(user.generation).unwrap_or(i64::MAX))
     .bind(ms(user.created_at))
     .execute(executor)
     .await
@@ -252,6 +307,15 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?;
         rows.iter().map(user_from_row).collect()
+    }
+
+    async fn bump_generation(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET generation = generation + 1 WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn set_disabled(&self, id: Uuid, disabled: bool) -> Result<bool, StoreError> {

@@ -28,6 +28,8 @@ fn user(name: &str, password: bool, email: Option<&str>) -> UserRecord {
         password_hash: password.then(|| "$argon2id$stub".to_owned()),
         roles: Vec::new(),
         disabled: false,
+        email_verified: false,
+        generation: 0,
         created_at: at(0),
     }
 }

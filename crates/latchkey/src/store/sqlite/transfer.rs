@@ -131,12 +131,14 @@ impl SqliteStore {
         let roles =
             serde_json::to_string(&user.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO users (id, username, username_key, email, password_hash, roles, disabled, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO users (id, username, username_key, email, password_hash, roles, disabled,
+                                email_verified, generation, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET username = excluded.username,
                username_key = excluded.username_key, email = excluded.email,
                password_hash = excluded.password_hash, roles = excluded.roles,
-               disabled = excluded.disabled, created_at = excluded.created_at",
+               disabled = excluded.disabled, email_verified = excluded.email_verified,
+               generation = excluded.generation, created_at = excluded.created_at",
         )
         .bind(user.id.to_string())
         .bind(&user.username)
@@ -145,6 +147,8 @@ impl SqliteStore {
         .bind(&user.password_hash)
         .bind(roles)
         .bind(i64::from(user.disabled))
+        .bind(i64::from(user.email_verified))
+        .bind(i64::try_from(user.generation).unwrap_or(i64::MAX))
         .bind(ms(user.created_at))
         .execute(&self.pool)
         .await
