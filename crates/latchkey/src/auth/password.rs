@@ -587,6 +587,103 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_job_whose_caller_has_gone_is_never_hashed() {
+        let pool = Arc::new(
+            PasswordHasherPool::new(
+                Argon2Settings {
+                    memory_kib: 1024,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+                1,
+            )
+            .unwrap(),
+        );
+        // Keep the only worker busy until released.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let p = pool.clone();
+        let blocker = tokio::spawn(async move {
+            p.run(Priority::Login, move || {
+                let _ = wait.recv();
+            })
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let abandoned = pool.run(Priority::Login, move || flag.store(true, Ordering::SeqCst));
+        // Submitted, then the caller goes away (a disconnected client).
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(20), abandoned).await;
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        // A later job runs after the abandoned one would have.
+        pool.run(Priority::Login, || ()).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job ran");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_overloaded_at_once_and_logins_have_their_own_places() {
+        let pool = Arc::new(
+            PasswordHasherPool::new(
+                Argon2Settings {
+                    memory_kib: 1024,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+                1,
+            )
+            .unwrap(),
+        );
+        pool.set_queue_capacity(4); // 4 logins, 1 registration may wait
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let p = pool.clone();
+        let blocker = tokio::spawn(async move {
+            p.run(Priority::Login, move || {
+                let _ = wait.recv();
+            })
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let p = pool.clone();
+        let queued_registration =
+            tokio::spawn(
+                async move { p.hash(SecretString::from("one waiting registration")).await },
+            );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let refused = pool.hash(SecretString::from("a second registration")).await;
+        assert!(matches!(
+            refused,
+            Err(AuthError::Overloaded { retry_after: 1 })
+        ));
+        // Logins still find room.
+        let p = pool.clone();
+        let login = tokio::spawn(async move {
+            p.verify(SecretString::from("some password here"), None)
+                .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(pool.load().0, 1, "the login waits in its own queue");
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert!(login.await.unwrap().is_ok());
+        assert!(queued_registration.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn passwords_over_the_cap_are_refused_before_hashing() {
+        let pool = pool();
+        let long = SecretString::from("x".repeat(MAX_PASSWORD_BYTES + 1));
+        assert!(matches!(
+            pool.verify(long.clone(), None).await,
+            Err(AuthError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            pool.hash(long).await,
+            Err(AuthError::InvalidInput(_))
+        ));
+    }
+
     #[test]
     fn usernames_are_nfkc_normalized_and_case_folded() {
         let u = normalize_username("Ｍａｒｙ").unwrap();

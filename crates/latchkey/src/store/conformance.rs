@@ -8,6 +8,7 @@ mod fixtures;
 mod keys;
 mod oauth;
 mod refresh;
+mod security;
 mod sessions;
 mod users;
 
@@ -17,6 +18,7 @@ mod cases {
     pub use super::keys::*;
     pub use super::oauth::*;
     pub use super::refresh::*;
+    pub use super::security::*;
     pub use super::sessions::*;
     pub use super::users::*;
 }
@@ -104,6 +106,9 @@ macro_rules! store_suite {
                 expired_oauth_states_are_purged,
                 imported_records_read_back_as_given,
                 copying_moves_everything_and_refuses_a_full_target,
+                with_no_reuse_interval_the_predecessor_is_reuse_even_at_once,
+                a_throttle_count_is_given_back_but_never_below_zero,
+                the_login_generation_moves_on_and_the_flags_read_back,
             );
         }
     };

@@ -322,3 +322,30 @@ async fn roles_given_at_creation_are_checked_like_the_admin_apis() {
     ));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_admin_demoted_by_another_instance_is_refused_on_the_next_request() {
+    let app = spawn_app().await;
+    let root = app.admin("root").await;
+    let deputy = app.admin("deputy").await;
+    let list = || {
+        deputy
+            .client
+            .get(app.url("/admin/users"))
+            .bearer_auth(&deputy.token)
+            .send()
+    };
+    assert_eq!(list().await.unwrap().status(), StatusCode::OK);
+    // Another instance on the same database (here: a second service) demotes the deputy.
+    let other_instance = app.auth_service().await;
+    let root_id = uuid::Uuid::parse_str(&root.user_id).unwrap();
+    let deputy_id = uuid::Uuid::parse_str(&deputy.user_id).unwrap();
+    other_instance
+        .admin_set_roles(root_id, deputy_id, vec![])
+        .await
+        .unwrap();
+    // This server answered the deputy a moment ago; it must ask the database again.
+    let response = list().await.unwrap();
+    assert_problem(response, StatusCode::FORBIDDEN, "insufficient_permission").await;
+    app.shutdown().await;
+}

@@ -7,6 +7,8 @@ mod bad_input;
 #[cfg(test)]
 mod cookie_sessions;
 #[cfg(test)]
+mod hardening;
+#[cfg(test)]
 mod headers_csrf;
 #[cfg(test)]
 mod health;
@@ -29,5 +31,7 @@ mod restart;
 mod secantus;
 #[cfg(test)]
 mod sessions;
+#[cfg(test)]
+mod throttling;
 #[cfg(test)]
 mod well_known;

@@ -107,16 +107,47 @@ async fn linking_needs_a_logged_in_user() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// Marks the user's email as verified by Latchkey, as the email-verification flow will.
+async fn verify_email(app: &App, username: &str) {
+    let store = app.store().await;
+    let mut user = store
+        .find_user_by_username(username)
+        .await
+        .unwrap()
+        .expect("the user exists");
+    user.email_verified = true;
+    store.import_user(&user).await.unwrap();
+}
+
 #[tokio::test]
-async fn a_verified_email_of_an_existing_account_links_only_when_configured() {
+async fn an_unverified_local_email_neither_blocks_nor_receives_a_provider_sign_up() {
+    let Some((_provider, app)) = setup(&[], &[]).await else {
+        return;
+    };
+    // Someone registers a password account with dave's address before dave ever signs in.
+    password_user(&Browser::new(), &app, "squatter", Some("dave@example.com")).await;
+    let browser = Browser::new();
+    assert_eq!(
+        browser.sign_in(&app, "dave").await,
+        APP,
+        "no account_exists"
+    );
+    let user = browser.me(&app, &browser.refresh(&app).await).await;
+    assert_eq!(user["username"], "dave", "a new account of dave's own");
+    assert_eq!(app.user_count().await, 2);
+}
+
+#[tokio::test]
+async fn a_latchkey_verified_email_of_an_existing_account_blocks_sign_up_unless_auto_linking() {
     let Some((_provider, app)) = setup(&[], &[]).await else {
         return;
     };
     password_user(&Browser::new(), &app, "dave", Some("dave@example.com")).await;
+    verify_email(&app, "dave").await;
     let landed = Browser::new().sign_in(&app, "dave").await;
     assert_eq!(param(&landed, "error").as_deref(), Some("account_exists"));
     assert_eq!(app.user_count().await, 1);
-    // An unverified email never links, and never blocks: a separate account is made.
+    // An email the provider does not vouch for never links, and never blocks.
     password_user(
         &Browser::new(),
         &app,
@@ -132,6 +163,30 @@ async fn a_verified_email_of_an_existing_account_links_only_when_configured() {
 }
 
 #[tokio::test]
+async fn auto_linking_never_links_into_an_account_whose_email_latchkey_did_not_verify() {
+    let Some((_provider, app)) =
+        setup(&[], &[("LATCHKEY_OAUTH_AUTO_LINK_VERIFIED_EMAIL", "true")]).await
+    else {
+        return;
+    };
+    // The attacker registers with the victim's address and knows the password.
+    let attacker = Browser::new();
+    let token = password_user(&attacker, &app, "mallory", Some("Dave@Example.com")).await;
+    let attacker_id = attacker.me(&app, &token).await["id"].clone();
+    let victim = Browser::new();
+    assert_eq!(victim.sign_in(&app, "dave").await, APP);
+    let user = victim.me(&app, &victim.refresh(&app).await).await;
+    assert_ne!(
+        user["id"], attacker_id,
+        "not signed in to the attacker's account"
+    );
+    assert_eq!(user["identities"][0]["subject"], "dave");
+    let attackers = attacker.me(&app, &token).await;
+    assert_eq!(attackers["identities"], serde_json::json!([]));
+    assert_eq!(app.user_count().await, 2);
+}
+
+#[tokio::test]
 async fn with_auto_linking_on_a_verified_email_signs_in_to_the_existing_account() {
     let Some((_provider, app)) =
         setup(&[], &[("LATCHKEY_OAUTH_AUTO_LINK_VERIFIED_EMAIL", "true")]).await
@@ -140,6 +195,7 @@ async fn with_auto_linking_on_a_verified_email_signs_in_to_the_existing_account(
     };
     let owner = Browser::new();
     let token = password_user(&owner, &app, "dave", Some("Dave@Example.com")).await;
+    verify_email(&app, "dave").await;
     let id = owner.me(&app, &token).await["id"].clone();
     let browser = Browser::new();
     assert_eq!(browser.sign_in(&app, "dave").await, APP);
