@@ -43,6 +43,7 @@ SQLITE_FILE_TESTS=(
   sessions::the_store_keeps_only_the_sha256_of_the_session_id
   sessions::logout_is_204_clears_the_cookie_and_the_old_cookie_is_then_refused
   sessions::disabling_the_user_ends_the_session
+  hardening::the_database_file_is_private_and_a_readable_one_stops_the_start
 )
 
 echo "== tests"

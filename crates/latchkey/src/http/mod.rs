@@ -88,6 +88,8 @@ pub fn router(state: AppState) -> Router {
                 header::AUTHORIZATION,
                 HeaderName::from_static("x-csrf-token"),
             ])
+            // So that a page on an allowed origin can honour 429/503 and Bearer challenges.
+            .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
             .max_age(Duration::from_secs(600))
     });
     // Everything that needs keys from the store answers 503 until they are loaded.

@@ -141,8 +141,8 @@ pub enum NotCurrent {
     /// token is the current one but has expired).
     Invalid,
     /// Hand the current token out again: the presented token is the immediate predecessor,
-    /// presented strictly within the reuse interval after its rotation (an interval of zero
-    /// grants no grace at all), and the current token is alive.
+    /// presented within the reuse interval after its rotation (an interval of zero grants no
+    /// grace at all, not even in the same millisecond), and the current token is alive.
     Reissue(FamilyRecord),
     /// Reuse: delete the family (answer [`RotateOutcome::Reused`]).
     Revoke(FamilyRecord),
@@ -160,9 +160,10 @@ pub fn decide_not_current(family: Option<FamilyRecord>, r: &RotateRequest) -> No
     if family.current_hash == r.presented {
         return NotCurrent::Invalid; // current but expired
     }
-    let within_interval = family
-        .rotated_at
-        .is_some_and(|t| r.now - t < r.reuse_interval);
+    let within_interval = !r.reuse_interval.is_zero()
+        && family
+            .rotated_at
+            .is_some_and(|t| r.now - t <= r.reuse_interval);
     if family.previous_hash == Some(r.presented)
         && within_interval
         && family.token_expires_at > r.now

@@ -213,6 +213,10 @@ async fn starting_provider_sign_ins_is_limited_per_address() {
             "LATCHKEY_OAUTH_CORP_CLIENT_SECRET",
             "not-a-real-secret-value",
         ),
+        (
+            "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
+            "https://app.example.com/done",
+        ),
         ("LATCHKEY_OAUTH_AUTHORIZE_MAX_PER_IP", "3"),
     ])
     .await;
