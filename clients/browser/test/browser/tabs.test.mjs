@@ -45,12 +45,36 @@ describe("tabs", () => {
         const hasLocks = await one.evaluate(() => !!navigator.locks && typeof BroadcastChannel === "function");
         assert.equal(hasLocks, coordinated);
 
-        // Both tabs load (restore) at the same moment, three times over.
+        // Both tabs load (restore) at the same moment, three times over. A barrier holds each
+        // refresh request until the other tab's arrives (or 1.5 s pass, as when the Web Lock
+        // makes the second tab wait), so both really reach the server together.
+        let waiting = null;
+        let paired = 0;
+        await context.route(`${stack.issuer}/auth/refresh`, async (route) => {
+          if (waiting) {
+            const first = waiting;
+            waiting = null;
+            paired++;
+            first();
+            return route.continue();
+          }
+          await new Promise((release) => {
+            waiting = release;
+            setTimeout(() => {
+              if (waiting === release) waiting = null;
+              release();
+            }, 1_500);
+          });
+          return route.continue();
+        });
         for (let i = 0; i < 3; i++) {
           await Promise.all([one.goto(stack.app), two.goto(stack.app)]);
           await Promise.all([one, two].map((p) => p.locator("body[data-state=signed-in]").waitFor()));
           await Promise.all([one, two].map((p) => p.locator("#files li").first().waitFor()));
         }
+
+        if (!coordinated) assert.ok(paired >= 2, `only ${paired} of 3 loads refreshed concurrently`);
+        if (coordinated) assert.equal(paired, 0, "the Web Lock serializes refreshes");
 
         // Eleven minutes later the 10-minute access tokens are stale: both tabs upload at once,
         // and each refreshes transparently before calling files-api.
