@@ -9,7 +9,7 @@ const stack = await startStack();
 const browser = await launch();
 try {
   const phone = await browser.newContext({ userAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile Safari" });
-  const context = await browser.newContext({ viewport: { width: 760, height: 640 } });
+  const context = await browser.newContext({ viewport: { width: 760, height: 600 } });
   const page = await context.newPage();
   await page.goto(stack.app);
   await register(page, "olive");

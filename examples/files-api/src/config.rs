@@ -282,12 +282,22 @@ mod tests {
             config.allowed_origins,
             ["http://localhost:5173", "https://app.example.com"]
         );
-        for bad in ["*", "localhost:5173", "https://app.example.com/", "ftp://x", "http://"] {
+        for bad in [
+            "*",
+            "localhost:5173",
+            "https://app.example.com/",
+            "ftp://x",
+            "http://",
+        ] {
             let result = Config::from_env_map(&map(&[
                 ("FILES_ISSUER", "http://127.0.0.1:8080"),
                 ("FILES_ALLOWED_ORIGINS", bad),
             ]));
-            assert_eq!(result.unwrap_err().variable, "FILES_ALLOWED_ORIGINS", "{bad}");
+            assert_eq!(
+                result.unwrap_err().variable,
+                "FILES_ALLOWED_ORIGINS",
+                "{bad}"
+            );
         }
     }
 

@@ -52,7 +52,11 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .allow_credentials(false)
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-            .expose_headers([header::WWW_AUTHENTICATE, header::LOCATION, header::RETRY_AFTER])
+            .expose_headers([
+                header::WWW_AUTHENTICATE,
+                header::LOCATION,
+                header::RETRY_AFTER,
+            ])
             .max_age(Duration::from_secs(600))
     })
 }

@@ -76,6 +76,7 @@ async function loadFiles(): Promise<void> {
 
 async function loadSessions(): Promise<void> {
   const { sessions } = await json<{ sessions: Session[] }>(await auth.fetch(`${issuer}/auth/sessions`));
+  sessions.sort((a, b) => Number(b.current) - Number(a.current));
   $("sessions").replaceChildren(
     ...sessions.map((s) => {
       const item = el("li");

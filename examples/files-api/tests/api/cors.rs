@@ -14,16 +14,30 @@ async fn a_configured_origin_gets_a_preflight_and_readable_answers() {
         .request(Method::OPTIONS, stack.file_url("/files"))
         .header("origin", APP)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization,content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
         .send()
         .await
         .unwrap();
     assert!(preflight.status().is_success(), "{}", preflight.status());
     let h = preflight.headers();
     assert_eq!(h["access-control-allow-origin"], APP);
-    let allowed = h["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
-    assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
-    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    let allowed = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("content-type"),
+        "{allowed}"
+    );
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
     assert!(h.get("access-control-allow-credentials").is_none());
 
     let listed = stack
@@ -65,7 +79,10 @@ async fn other_origins_and_the_default_get_no_cors_headers() {
                 .await
                 .unwrap();
             assert!(
-                response.headers().get("access-control-allow-origin").is_none(),
+                response
+                    .headers()
+                    .get("access-control-allow-origin")
+                    .is_none(),
                 "{origin}"
             );
             let preflight = Client::new()
