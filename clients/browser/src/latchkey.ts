@@ -163,8 +163,8 @@ export function createLatchkey(options: LatchkeyOptions): Latchkey {
     (channel as { unref?: () => void }).unref?.();
     channel.onmessage = (event: MessageEvent<Message>) => {
       const message = event.data;
-      if (message.type === "signed_out") set(null, "signed_out", true);
-      else if (!current || message.tokens.expiresAt >= current.expiresAt) {
+      if (message?.type === "signed_out") set(null, "signed_out", true);
+      else if (message?.tokens && (!current || message.tokens.expiresAt >= current.expiresAt)) {
         set(message.tokens, current ? message.type : "signed_in", true);
       }
     };
@@ -172,7 +172,8 @@ export function createLatchkey(options: LatchkeyOptions): Latchkey {
 
   const fresh = (tokens: Tokens | null) => !!tokens && tokens.expiresAt - margin > Date.now();
 
-  function accept(body: Record<string, unknown>): Tokens {
+  async function accept(response: Response): Promise<Tokens> {
+    const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
     if (typeof body.access_token !== "string") {
       if (body.mfa_required) {
         throw new LatchkeyError("mfa_required", 200, "a second factor is required", body);
@@ -206,7 +207,7 @@ export function createLatchkey(options: LatchkeyOptions): Latchkey {
       try {
         const response = await post("/auth/refresh", undefined, abort.signal);
         if (response.ok) {
-          const tokens = accept((await response.json()) as Record<string, unknown>);
+          const tokens = await accept(response);
           set(tokens, current ? "refreshed" : "signed_in", false);
           return tokens;
         }
@@ -324,7 +325,7 @@ export function createLatchkey(options: LatchkeyOptions): Latchkey {
     async login(username, password) {
       const response = await post("/auth/login", { username, password });
       if (!response.ok) throw await problem(response);
-      const tokens = accept((await response.json()) as Record<string, unknown>);
+      const tokens = await accept(response);
       set(tokens, "signed_in", false);
       return tokens.user;
     },

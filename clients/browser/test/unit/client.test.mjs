@@ -140,6 +140,12 @@ describe("refresh", () => {
     });
   }
 
+  it("reports a 200 without a token as a typed error", async () => {
+    const server = fake({ "POST /auth/refresh": () => new Response("<html>proxy page</html>", { status: 200 }) });
+    const auth = client(server);
+    await assert.rejects(auth.restore(), (e) => e instanceof LatchkeyError && e.code === "invalid_response");
+  });
+
   it("reports 403 csrf_rejected as a typed error, without retrying or signing out", async () => {
     const server = fake({ "POST /auth/refresh": () => problem(403, "csrf_rejected") });
     const auth = client(server);
