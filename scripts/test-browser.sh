@@ -31,6 +31,11 @@ for bin in "${LATCHKEY_BIN:-target/debug/latchkey}" "${FILES_API_BIN:-target/deb
   fi
 done
 
+# The sign-in test drives the OpenID Provider of Latchkey's own OIDC tests (npm oidc-provider).
+if [ ! -d crates/latchkey/tests/oidc/node_modules/oidc-provider ]; then
+  (cd crates/latchkey/tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 cd clients/browser
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build

@@ -14,6 +14,8 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../.
 export const SHOTS = join(ROOT, "test-results/browser");
 export const PASSWORD = "quartz lantern ferry mosaic 71";
 
+export { start };
+
 export function freePort() {
   return new Promise((ok, fail) => {
     const server = createServer();
@@ -58,7 +60,9 @@ function start(name, command, args, env, cwd) {
 /**
  * Latchkey on http://localhost:L, files-api on http://localhost:F and the demo app on
  * http://localhost:A (one site: the refresh cookie flows with `credentials: "include"`; three
- * origins: CORS and Latchkey's Origin check are exercised). `latchkey` adds LATCHKEY_* settings.
+ * origins: CORS and Latchkey's Origin check are exercised). `latchkey` adds LATCHKEY_* settings:
+ * an object, or an async function of `{ issuer, app, dir, track }` returning one (`track(child)`
+ * stops another process with the stack).
  */
 export async function startStack({ latchkey = {} } = {}) {
   const bin = (variable, name) => {
@@ -89,6 +93,10 @@ export async function startStack({ latchkey = {} } = {}) {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    const extra =
+      typeof latchkey === "function"
+        ? await latchkey({ issuer, app, dir, track: (child, output = () => "") => processes.push({ child, output }) })
+        : latchkey;
     const server = start(
       "latchkey",
       latchkeyBin,
@@ -102,7 +110,7 @@ export async function startStack({ latchkey = {} } = {}) {
         LATCHKEY_ARGON2_MEMORY_KIB: "8192",
         LATCHKEY_ARGON2_ITERATIONS: "1",
         LATCHKEY_LOG: "warn",
-        ...latchkey,
+        ...extra,
       },
       dir,
     );
