@@ -53,6 +53,37 @@ pub struct Config {
     pub jwks_refresh_interval: Duration,
     /// `FILES_BODY_LIMIT` in bytes (default 1 MiB).
     pub body_limit: usize,
+    /// `FILES_ALLOWED_ORIGINS` (default: none): browser origins (`scheme://host[:port]`) that
+    /// may call this API cross-origin (CORS, with the `Authorization` header, no credentials).
+    pub allowed_origins: Vec<String>,
+}
+
+/// Parses a comma-separated list of origins like `https://app.example.com` or
+/// `http://localhost:5173` (no path, query or trailing slash).
+fn origins(variable: &'static str, text: Option<&str>) -> Result<Vec<String>, ConfigError> {
+    let mut list = Vec::new();
+    for item in text.unwrap_or("").split(',').map(str::trim) {
+        if item.is_empty() {
+            continue;
+        }
+        let rest = item
+            .strip_prefix("http://")
+            .or_else(|| item.strip_prefix("https://"));
+        let valid = rest.is_some_and(|host| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        });
+        if !valid {
+            return Err(err(
+                variable,
+                format!("`{item}` is not an origin like https://app.example.com (no path, no `*`)"),
+            ));
+        }
+        list.push(item.to_owned());
+    }
+    Ok(list)
 }
 
 /// Parses `30`, `30s`, `10m` or `1h`.
@@ -175,6 +206,7 @@ impl Config {
                     )
                 })?,
         };
+        let allowed_origins = origins("FILES_ALLOWED_ORIGINS", get("FILES_ALLOWED_ORIGINS"))?;
         Ok(Self {
             listen,
             database_url,
@@ -182,6 +214,7 @@ impl Config {
             jwks_refetch_min_interval,
             jwks_refresh_interval,
             body_limit,
+            allowed_origins,
         })
     }
 }
@@ -233,6 +266,39 @@ mod tests {
             Config::from_env_map(&local).unwrap().auth,
             AuthMode::InsecureBenchHeader
         );
+    }
+
+    #[test]
+    fn allowed_origins_are_exact_origins() {
+        let config = Config::from_env_map(&map(&[
+            ("FILES_ISSUER", "http://127.0.0.1:8080"),
+            (
+                "FILES_ALLOWED_ORIGINS",
+                "http://localhost:5173, https://app.example.com",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.allowed_origins,
+            ["http://localhost:5173", "https://app.example.com"]
+        );
+        for bad in [
+            "*",
+            "localhost:5173",
+            "https://app.example.com/",
+            "ftp://x",
+            "http://",
+        ] {
+            let result = Config::from_env_map(&map(&[
+                ("FILES_ISSUER", "http://127.0.0.1:8080"),
+                ("FILES_ALLOWED_ORIGINS", bad),
+            ]));
+            assert_eq!(
+                result.unwrap_err().variable,
+                "FILES_ALLOWED_ORIGINS",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -19,11 +19,12 @@ pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use latchkey_guard::{
@@ -31,15 +32,40 @@ use latchkey_guard::{
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use config::{AuthMode, Config};
 use http::{AppState, CallerAuth};
 
-/// The router over `state`, with its layers: body limit, `Cache-Control: no-store` (file
-/// contents are user data), and helmet's security headers on every response.
-pub fn app(state: AppState, body_limit: usize) -> Router {
-    Router::new()
+/// CORS for the browser apps at `origins` (none: no CORS headers at all). Callers send a
+/// Bearer token, never cookies, so credentials stay off; `WWW-Authenticate` is exposed so a
+/// browser client can tell an expired token (`error="invalid_token"`) from other 401s.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    (!origins.is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(false)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([
+                header::WWW_AUTHENTICATE,
+                header::LOCATION,
+                header::RETRY_AFTER,
+            ])
+            .max_age(Duration::from_secs(600))
+    })
+}
+
+/// The router over `state`, with its layers: CORS for `allowed_origins`, body limit,
+/// `Cache-Control: no-store` (file contents are user data), and helmet's security headers on
+/// every response.
+pub fn app(state: AppState, body_limit: usize, allowed_origins: &[String]) -> Router {
+    let router = Router::new()
         .route("/files", get(http::list).post(http::create))
         .route(
             "/files/{id}",
@@ -58,7 +84,12 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
             .into_response()
         })
         .with_state(state)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(body_limit));
+    let router = match cors(allowed_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -127,7 +158,7 @@ pub async fn serve(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = watch::channel(false);
-    let router = app(state, config.body_limit);
+    let router = app(state, config.body_limit, &config.allowed_origins);
     let serving = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

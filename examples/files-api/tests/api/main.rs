@@ -4,6 +4,7 @@
 // Test helpers outside `#[test]` functions fail loudly too (clippy.toml covers only the latter).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cors;
 mod helpers;
 mod keys;
 mod matrix;
