@@ -122,12 +122,15 @@ impl Stack {
     pub async fn user_with_roles(&self, username: &str, roles: &[&str]) -> Session {
         self.auth_service()
             .await
-            .register(Registration {
-                username: username.to_owned(),
-                password: PASSWORD.to_owned().into(),
-                email: None,
-                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-            })
+            .register(
+                Registration {
+                    username: username.to_owned(),
+                    password: PASSWORD.to_owned().into(),
+                    email: None,
+                    roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                },
+                None,
+            )
             .await
             .unwrap();
         self.login(username).await
