@@ -63,3 +63,6 @@ else
   LATCHKEY_TEST_STORE=mongodb cargo test -p latchkey --test api --test admin --test oidc \
     --locked --no-fail-fast -- --exact "${skips[@]}"
 fi
+
+echo "== browser client and demo app (node --test, playwright-core + Debian chromium)"
+bash scripts/test-browser.sh
