@@ -587,19 +587,21 @@ mod tests {
         );
     }
 
+    fn one_thread_pool() -> PasswordHasherPool {
+        PasswordHasherPool::new(
+            Argon2Settings {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+        )
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn a_job_whose_caller_has_gone_is_never_hashed() {
-        let pool = Arc::new(
-            PasswordHasherPool::new(
-                Argon2Settings {
-                    memory_kib: 1024,
-                    iterations: 1,
-                    parallelism: 1,
-                },
-                1,
-            )
-            .unwrap(),
-        );
+        let pool = Arc::new(one_thread_pool());
         // Keep the only worker busy until released.
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let p = pool.clone();
@@ -624,17 +626,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_answers_overloaded_at_once_and_logins_have_their_own_places() {
-        let pool = Arc::new(
-            PasswordHasherPool::new(
-                Argon2Settings {
-                    memory_kib: 1024,
-                    iterations: 1,
-                    parallelism: 1,
-                },
-                1,
-            )
-            .unwrap(),
-        );
+        let pool = Arc::new(one_thread_pool());
         pool.set_queue_capacity(4); // 4 logins, 1 registration may wait
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let p = pool.clone();

@@ -174,6 +174,29 @@ pub fn decide_not_current(family: Option<FamilyRecord>, r: &RotateRequest) -> No
     }
 }
 
+/// The second step of every backend's `rotate_refresh`, after its atomic "rotate if current"
+/// step found nothing to rotate: reads the family and applies [`decide_not_current`],
+/// deleting the family on reuse.
+///
+/// # Errors
+/// A store failure.
+pub async fn settle_not_current<S: Store + ?Sized>(
+    store: &S,
+    r: &RotateRequest,
+) -> Result<RotateOutcome, StoreError> {
+    let family = store.find_family(r.family_id, r.now).await?;
+    match decide_not_current(family, r) {
+        NotCurrent::Invalid => Ok(RotateOutcome::Invalid),
+        NotCurrent::Reissue(family) => Ok(RotateOutcome::Reissued(family)),
+        NotCurrent::Revoke(family) => {
+            store.delete_family(family.id, None).await?;
+            Ok(RotateOutcome::Reused {
+                user_id: family.user_id,
+            })
+        }
+    }
+}
+
 /// A server-side session as stored: the cookie's secret only as a hash.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionRecord {

@@ -139,21 +139,9 @@ async fn access_tokens_carry_the_time_of_the_sign_in_through_refreshes() {
 
 #[tokio::test]
 async fn linking_or_unlinking_a_provider_with_an_old_sign_in_needs_the_password() {
-    let app = spawn_app_with(&[
-        ("LATCHKEY_OAUTH_PROVIDERS", "corp"),
-        ("LATCHKEY_OAUTH_CORP_ISSUER", "http://127.0.0.1:9"),
-        ("LATCHKEY_OAUTH_CORP_CLIENT_ID", "latchkey"),
-        (
-            "LATCHKEY_OAUTH_CORP_CLIENT_SECRET",
-            "not-a-real-secret-value",
-        ),
-        (
-            "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
-            "https://app.example.com/done",
-        ),
-        ("LATCHKEY_REAUTH_MAX_AGE", "1s"),
-    ])
-    .await;
+    let mut settings = crate::throttling::DOWN_PROVIDER.to_vec();
+    settings.push(("LATCHKEY_REAUTH_MAX_AGE", "1s"));
+    let app = spawn_app_with(&settings).await;
     let login = app.signed_in("alice").await;
     // A token stolen a while after its sign-in.
     tokio::time::sleep(Duration::from_millis(2_100)).await;
@@ -183,18 +171,14 @@ async fn linking_or_unlinking_a_provider_with_an_old_sign_in_needs_the_password(
         .unwrap();
     assert_ne!(resp.status(), StatusCode::UNAUTHORIZED);
 
-    let resp = app
-        .client
-        .delete(app.url("/auth/oauth/corp/link"))
-        .bearer_auth(&login.access_token)
-        .send()
-        .await
-        .unwrap();
+    let unlink = || {
+        app.client
+            .delete(app.url("/auth/oauth/corp/link"))
+            .bearer_auth(&login.access_token)
+    };
+    let resp = unlink().send().await.unwrap();
     assert_problem(resp, StatusCode::UNAUTHORIZED, "reauthentication_required").await;
-    let resp = app
-        .client
-        .delete(app.url("/auth/oauth/corp/link"))
-        .bearer_auth(&login.access_token)
+    let resp = unlink()
         .json(&json!({"password": PASSWORD}))
         .send()
         .await

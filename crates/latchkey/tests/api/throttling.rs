@@ -26,6 +26,21 @@ fn from_address(last: u8) -> Client {
 
 const LIMIT: &str = "5";
 
+/// A provider `corp` whose issuer does not answer: enough for what happens before it is asked.
+pub const DOWN_PROVIDER: [(&str, &str); 5] = [
+    ("LATCHKEY_OAUTH_PROVIDERS", "corp"),
+    ("LATCHKEY_OAUTH_CORP_ISSUER", "http://127.0.0.1:9"),
+    ("LATCHKEY_OAUTH_CORP_CLIENT_ID", "latchkey"),
+    (
+        "LATCHKEY_OAUTH_CORP_CLIENT_SECRET",
+        "not-a-real-secret-value",
+    ),
+    (
+        "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
+        "https://app.example.com/done",
+    ),
+];
+
 /// Sends all `requests` at once and returns their statuses.
 async fn concurrently(requests: impl Iterator<Item = reqwest::RequestBuilder>) -> Vec<StatusCode> {
     let mut tasks = tokio::task::JoinSet::new();
@@ -205,21 +220,9 @@ async fn register_from(
 
 #[tokio::test]
 async fn starting_provider_sign_ins_is_limited_per_address() {
-    let app = spawn_app_with(&[
-        ("LATCHKEY_OAUTH_PROVIDERS", "corp"),
-        ("LATCHKEY_OAUTH_CORP_ISSUER", "http://127.0.0.1:9"),
-        ("LATCHKEY_OAUTH_CORP_CLIENT_ID", "latchkey"),
-        (
-            "LATCHKEY_OAUTH_CORP_CLIENT_SECRET",
-            "not-a-real-secret-value",
-        ),
-        (
-            "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
-            "https://app.example.com/done",
-        ),
-        ("LATCHKEY_OAUTH_AUTHORIZE_MAX_PER_IP", "3"),
-    ])
-    .await;
+    let mut settings = DOWN_PROVIDER.to_vec();
+    settings.push(("LATCHKEY_OAUTH_AUTHORIZE_MAX_PER_IP", "3"));
+    let app = spawn_app_with(&settings).await;
     let client = from_address(2);
     for _ in 0..3 {
         let resp = client

@@ -1,13 +1,12 @@
 //! Refresh rotation in MongoDB: the SQLite algorithm, with one conditional findOneAndUpdate
 //! where SQLite has one conditional `UPDATE … RETURNING`.
 
-use crate::store::NotCurrent;
 use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
 
 use super::documents::{bin, date, family_from};
 use super::{MongoStore, gt, id, run};
-use crate::store::{RotateOutcome, RotateRequest, Store, StoreError};
+use crate::store::{RotateOutcome, RotateRequest, StoreError};
 
 impl MongoStore {
     /// Rotates, re-issues or detects reuse, as [`Store::rotate_refresh`] describes.
@@ -40,16 +39,6 @@ impl MongoStore {
         }
         // Step 2: not current. Decide from the document as it is now; the decision only ever
         // moves a family towards "revoked", so a concurrent change cannot make it unsafe.
-        let family = self.find_family(r.family_id, r.now).await?;
-        match crate::store::decide_not_current(family, r) {
-            NotCurrent::Invalid => Ok(RotateOutcome::Invalid),
-            NotCurrent::Reissue(family) => Ok(RotateOutcome::Reissued(family)),
-            NotCurrent::Revoke(family) => {
-                self.delete_family(family.id, None).await?;
-                Ok(RotateOutcome::Reused {
-                    user_id: family.user_id,
-                })
-            }
-        }
+        crate::store::settle_not_current(self, r).await
     }
 }

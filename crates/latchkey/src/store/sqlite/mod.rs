@@ -4,7 +4,6 @@ mod oauth;
 mod sessions;
 mod transfer;
 
-use crate::store::NotCurrent;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -379,17 +378,7 @@ impl Store for SqliteStore {
         }
         // Step 2: not current. Decide from the row as it is now; the decision only ever moves
         // a family towards "revoked", so a concurrent change cannot make it unsafe.
-        let family = self.find_family(r.family_id, r.now).await?;
-        match crate::store::decide_not_current(family, r) {
-            NotCurrent::Invalid => Ok(RotateOutcome::Invalid),
-            NotCurrent::Reissue(family) => Ok(RotateOutcome::Reissued(family)),
-            NotCurrent::Revoke(family) => {
-                self.delete_family(family.id, None).await?;
-                Ok(RotateOutcome::Reused {
-                    user_id: family.user_id,
-                })
-            }
-        }
+        crate::store::settle_not_current(self, r).await
     }
 
     async fn find_family(
