@@ -124,12 +124,15 @@ log "creating the admin with the CLI"
 log "starting the server on $BASE"
 (cd "$WORK" && exec "${server_env[@]}" "$SERVER_BIN" serve >"$WORK/server.log" 2>&1) &
 SERVER_PID=$!
+ready() { "$VENV/bin/python" -c \
+    'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$BASE/readyz" \
+    2>/dev/null; }
 for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null && break
+    ready && break
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; die "the server exited"; }
     sleep 0.1
 done
-curl -fsS -o /dev/null "$BASE/readyz" || die "the server is not ready after 10 s"
+ready || die "the server is not ready after 10 s"
 
 log "signing in $USERNAME and $ADMIN"
 credentials=$("$VENV/bin/python" scripts/fuzz/sign_in.py "$BASE" "$USERNAME" "$PASSWORD" \
