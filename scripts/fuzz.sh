@@ -59,6 +59,9 @@ skip_or_fail() {
     exit 0
 }
 
+# No __pycache__ next to the hooks.
+export PYTHONDONTWRITEBYTECODE=1
+
 # ---------------------------------------------------------------------------- tools
 installed_version() { "$VENV/bin/python" -c \
     "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$1" 2>/dev/null || true; }
