@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, plain_client, spawn_app};
 
 /// Paths the router serves that are deliberately left out of the document (say why).
 const UNDOCUMENTED_ROUTES: &[&str] = &[];
@@ -69,6 +69,50 @@ fn documented_operations(doc: &str) -> BTreeMap<String, BTreeSet<String>> {
     }
     assert!(!ops.is_empty(), "no paths found in docs/openapi.yaml");
     ops
+}
+
+/// The operations (path, upper-case method) that document `status` among their responses.
+fn operations_answering(doc: &str, status: u16) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut in_paths = false;
+    let (mut path, mut method) = (String::new(), String::new());
+    let wanted = format!("        '{status}':");
+    for line in doc.lines() {
+        if !line.starts_with(' ') && !line.is_empty() {
+            in_paths = line.trim_end() == "paths:";
+            continue;
+        }
+        if !in_paths {
+            continue;
+        }
+        if let Some(key) = line.strip_prefix("  ").and_then(yaml_key)
+            && !line.starts_with("   ")
+        {
+            path = key;
+        } else if let Some(key) = line.strip_prefix("    ").and_then(yaml_key)
+            && !line.starts_with("     ")
+        {
+            method = key.to_ascii_uppercase();
+        } else if line.trim_end() == wanted {
+            found.push((path.clone(), method.clone()));
+        }
+    }
+    found
+}
+
+/// `path` with every `{parameter}` replaced by a well-formed UUID (accepted by every
+/// parameter type today).
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') {
+                "00000000-0000-7000-8000-000000000000"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// `key` of a `key:` line (quotes removed), when the line is a mapping key with no value.
@@ -213,18 +257,7 @@ async fn documented_methods_are_served_and_the_others_answer_405() {
     let ops = documented_operations(&document());
     let mut failures = Vec::new();
     for (path, methods) in &ops {
-        // Any path parameter: a well-formed UUID (accepted by every parameter type today).
-        let concrete: String = path
-            .split('/')
-            .map(|seg| {
-                if seg.starts_with('{') {
-                    "00000000-0000-7000-8000-000000000000"
-                } else {
-                    seg
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        let concrete = concrete(path);
         for method in METHODS {
             let resp = app
                 .client
@@ -250,4 +283,63 @@ async fn documented_methods_are_served_and_the_others_answer_405() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Every operation documenting 413 (or 415) answers an oversized (or non-JSON) body with that
+/// problem, signed in as a user with a Bearer token and a classic session with its CSRF token.
+/// The admin routes check the role first: a non-admin gets their documented 403.
+#[tokio::test]
+async fn documented_413_and_415_are_answered_as_problems() {
+    let app = spawn_app().await;
+    let user = app.signed_in("body-limits").await;
+    let session = app.session_log_in("body-limits").await;
+    let cookie = format!("{}={}", app.session_cookie_name(), session.cookie);
+    let doc = document();
+    let oversized = format!("{{\"data\":\"{}\"}}", "a".repeat(70 * 1024));
+    let cases = [
+        (
+            413,
+            "application/json",
+            oversized.as_str(),
+            "payload_too_large",
+        ),
+        (415, "text/plain", "{}", "unsupported_media_type"),
+    ];
+    for (status, content_type, body, code) in cases {
+        let operations = operations_answering(&doc, status);
+        assert!(
+            operations.len() > 3,
+            "only {operations:?} document {status}"
+        );
+        for (path, method) in operations {
+            let resp = plain_client()
+                .request(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    app.url(&concrete(&path)),
+                )
+                .bearer_auth(&user.access_token)
+                .header("cookie", &cookie)
+                .header("x-csrf-token", &session.csrf_token)
+                .header("content-type", content_type)
+                .body(body.to_owned())
+                .send()
+                .await
+                .expect("request");
+            let got = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            let (want_status, want_code) = if path.starts_with("/admin/") {
+                (StatusCode::FORBIDDEN, "insufficient_permission")
+            } else {
+                (StatusCode::from_u16(status).unwrap(), code)
+            };
+            assert_eq!(
+                got, want_status,
+                "{method} {path} with a {content_type} body: {text}"
+            );
+            assert!(
+                text.contains(&format!("\"code\":\"{want_code}\"")),
+                "{method} {path}: {text}"
+            );
+        }
+    }
 }
