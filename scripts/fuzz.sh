@@ -169,7 +169,7 @@ requests=$(cat "$WORK/requests" 2>/dev/null || echo '?')
 log "schemathesis finished in ${elapsed}s with exit status $status; $requests requests to the server"
 
 kill -0 "$SERVER_PID" 2>/dev/null || die "the server died during the run"
-if grep -n -i -E 'panicked|internal_error' "$WORK/server.log" >&2; then
+if grep -n -i -E 'panicked|internal error' "$WORK/server.log" >&2; then
     die "the server logged a panic or an internal error (above)"
 fi
 [[ $status == 124 || $status == 137 ]] && die "the run exceeded FUZZ_TIMEOUT=${RUN_TIMEOUT}s (a hang?)"
