@@ -11,7 +11,8 @@
 #    SQLite database in a temporary directory; creates an admin with the CLI; registers and
 #    signs in a user (Bearer token, refresh cookie, classic session and its CSRF token);
 # 4. runs schemathesis on every documented operation with the checks not_a_server_error,
-#    status_code_conformance, content_type_conformance and response_schema_conformance;
+#    status_code_conformance, content_type_conformance, response_schema_conformance and
+#    response_headers_conformance (documented headers, when sent, match their schema);
 #    settings in scripts/fuzz/schemathesis.toml, cookie names in scripts/fuzz/hooks.py;
 # 5. fails when schemathesis finds anything, when the run exceeds its time limit, or when the
 #    server died or logged a panic.
@@ -152,7 +153,7 @@ args=(
     --config-file scripts/fuzz/schemathesis.toml
     run docs/openapi.yaml
     --url "$BASE"
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
     --max-examples "$MAX_EXAMPLES"
     --workers "$WORKERS"
 )
