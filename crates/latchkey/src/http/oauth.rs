@@ -235,8 +235,22 @@ pub async fn unlink(
     State(state): State<AppState>,
     CurrentUser(who): CurrentUser,
     Path(provider): Path<String>,
-    body: axum::body::Bytes,
-) -> Result<StatusCode, ApiError> {
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    // A body over the limit gets the API's own 413, not axum's plain-text rejection.
+    let body = match body {
+        Ok(body) => body,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Ok(latchkey_guard::Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+                "the request body is too large",
+            )
+            .into_response());
+        }
+        Err(_) => return Err(ApiError::BadRequest("the body could not be read".into())),
+    };
     let body: UnlinkBody = if body.iter().all(u8::is_ascii_whitespace) {
         UnlinkBody::default()
     } else {
@@ -248,5 +262,5 @@ pub async fn unlink(
         .require_recent_auth(who.user_id, auth_time(&who), body.password)
         .await?;
     state.auth.unlink_identity(who.user_id, &provider).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

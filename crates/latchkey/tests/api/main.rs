@@ -21,6 +21,8 @@ mod logout;
 #[cfg(test)]
 mod me_sessions;
 #[cfg(test)]
+mod openapi;
+#[cfg(test)]
 mod refresh;
 #[cfg(test)]
 mod register;
