@@ -66,3 +66,6 @@ fi
 
 echo "== browser client and demo app (node --test, playwright-core + Debian chromium)"
 bash scripts/test-browser.sh
+
+echo "== fuzzing the HTTP API against docs/openapi.yaml (schemathesis)"
+bash scripts/fuzz.sh

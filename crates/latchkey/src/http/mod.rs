@@ -22,7 +22,6 @@ use axum::routing::{delete, get, post, put};
 use latchkey_guard::{CrossSiteCheck, SecurityHeaders, Verifier, security_headers};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthService;
@@ -151,10 +150,7 @@ pub fn router(state: AppState) -> Router {
     app.layer(DefaultBodyLimit::max(config.body_limit))
         .layer(tower::util::option_layer(cors))
         .layer(CatchPanicLayer::custom(|_| panic_response()))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
-        ))
+        .layer(axum::middleware::from_fn(time_limit))
         .layer(TraceLayer::new_for_http())
         .layer(security_headers(headers_for(&config)))
 }
@@ -186,6 +182,21 @@ async fn require_keys(State(state): State<AppState>, request: Request, next: Nex
             "keys are not loaded from the store yet".into(),
         ))
         .into_response()
+    }
+}
+
+/// How long a request may take before it is answered 503.
+const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// Answers a request that takes longer than [`REQUEST_TIME_LIMIT`] with the API's own 503
+/// `overloaded` problem (and `Retry-After`), and drops its work.
+async fn time_limit(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIME_LIMIT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!("a request took longer than the time limit");
+            ApiError::from(crate::auth::AuthError::Overloaded { retry_after: 1 }).into_response()
+        }
     }
 }
 

@@ -235,6 +235,7 @@ pub async fn unlink(
     State(state): State<AppState>,
     CurrentUser(who): CurrentUser,
     Path(provider): Path<String>,
+    headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     // A body over the limit gets the API's own 413, not axum's plain-text rejection.
@@ -253,6 +254,22 @@ pub async fn unlink(
     };
     let body: UnlinkBody = if body.iter().all(u8::is_ascii_whitespace) {
         UnlinkBody::default()
+    } else if !headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
+    {
+        return Ok(latchkey_guard::Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
+            "a body must be application/json",
+        )
+        .into_response());
     } else {
         serde_json::from_slice(&body)
             .map_err(|_| ApiError::BadRequest("the body must be a JSON object".into()))?
