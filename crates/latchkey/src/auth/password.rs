@@ -50,6 +50,8 @@ pub const DEFAULT_QUEUE: usize = 32;
 struct Queues {
     login: VecDeque<Job>,
     registration: VecDeque<Job>,
+    /// Registration jobs being hashed now.
+    registrations_running: usize,
     stopped: bool,
 }
 
@@ -62,23 +64,38 @@ struct Shared {
     registration_capacity: AtomicUsize,
     /// Jobs being hashed right now.
     running: AtomicUsize,
+    /// At most this many threads hash registrations at once (half of them, at least one), so
+    /// a registration flood always leaves threads, and cores, free for logins.
+    registration_threads: usize,
 }
 
 impl Shared {
-    fn next_job(&self) -> Option<Job> {
+    /// The next job and its priority: a login when one waits, else a registration when fewer
+    /// than `registration_threads` are being hashed.
+    fn next_job(&self) -> Option<(Job, Priority)> {
         let mut queues = self.queues.lock();
         loop {
-            if let Some(job) = queues
-                .login
-                .pop_front()
-                .or_else(|| queues.registration.pop_front())
+            if let Some(job) = queues.login.pop_front() {
+                return Some((job, Priority::Login));
+            }
+            if queues.registrations_running < self.registration_threads
+                && let Some(job) = queues.registration.pop_front()
             {
-                return Some(job);
+                queues.registrations_running += 1;
+                return Some((job, Priority::Registration));
             }
             if queues.stopped {
                 return None;
             }
             self.ready.wait(&mut queues);
+        }
+    }
+
+    fn finish(&self, priority: Priority) {
+        if priority == Priority::Registration {
+            self.queues.lock().registrations_running -= 1;
+            // A worker may be waiting for a registration slot.
+            self.ready.notify_one();
         }
     }
 }
@@ -90,7 +107,8 @@ impl Shared {
 /// by default) per hash, and the allocator keeps freed blocks per thread; a fixed set of
 /// threads reuses the same blocks, so memory after a login storm stays near
 /// `threads × m_cost` instead of growing with every blocking-pool thread that ever hashed.
-/// The async workers never run a hash, so token checks are not stalled by logins.
+/// The async workers never run a hash, so token checks are not stalled by logins. At most half
+/// of the threads (at least one) hash registrations at any time.
 ///
 /// Overload is answered at once, never queued without bound: when a queue is full,
 /// [`AuthError::Overloaded`] comes back before anything is hashed. A job whose caller has gone
@@ -127,22 +145,25 @@ impl PasswordHasherPool {
             queues: Mutex::new(Queues {
                 login: VecDeque::new(),
                 registration: VecDeque::new(),
+                registrations_running: 0,
                 stopped: false,
             }),
             ready: Condvar::new(),
             login_capacity: AtomicUsize::new(0),
             registration_capacity: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
+            registration_threads: (threads / 2).max(1),
         });
         for i in 0..threads.max(1) {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("latchkey-argon2-{i}"))
                 .spawn(move || {
-                    while let Some(job) = shared.next_job() {
+                    while let Some((job, priority)) = shared.next_job() {
                         shared.running.fetch_add(1, Ordering::Relaxed);
                         job();
                         shared.running.fetch_sub(1, Ordering::Relaxed);
+                        shared.finish(priority);
                     }
                 })
                 .map_err(|e| AuthError::Internal(format!("starting a password thread: {e}")))?;
@@ -587,21 +608,21 @@ mod tests {
         );
     }
 
-    fn one_thread_pool() -> PasswordHasherPool {
+    fn small_pool(threads: usize) -> PasswordHasherPool {
         PasswordHasherPool::new(
             Argon2Settings {
                 memory_kib: 1024,
                 iterations: 1,
                 parallelism: 1,
             },
-            1,
+            threads,
         )
         .unwrap()
     }
 
     #[tokio::test]
     async fn a_job_whose_caller_has_gone_is_never_hashed() {
-        let pool = Arc::new(one_thread_pool());
+        let pool = Arc::new(small_pool(1));
         // Keep the only worker busy until released.
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let p = pool.clone();
@@ -626,7 +647,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_answers_overloaded_at_once_and_logins_have_their_own_places() {
-        let pool = Arc::new(one_thread_pool());
+        let pool = Arc::new(small_pool(1));
         pool.set_queue_capacity(4); // 4 logins, 1 registration may wait
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let p = pool.clone();
@@ -660,6 +681,40 @@ mod tests {
         blocker.await.unwrap().unwrap();
         assert!(login.await.unwrap().is_ok());
         assert!(queued_registration.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn registrations_never_take_every_thread_from_logins() {
+        let pool = Arc::new(small_pool(2));
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let p = pool.clone();
+        let first = tokio::spawn(async move {
+            p.run(Priority::Registration, move || {
+                let _ = wait.recv();
+            })
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = started.clone();
+        let p = pool.clone();
+        let second = tokio::spawn(async move {
+            p.run(Priority::Registration, move || {
+                flag.store(true, Ordering::SeqCst)
+            })
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // The second thread is kept for logins: a login runs while the registration waits.
+        pool.run(Priority::Login, || ()).await.unwrap();
+        assert!(
+            !started.load(Ordering::SeqCst),
+            "a second registration took the last thread"
+        );
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert!(started.load(Ordering::SeqCst));
     }
 
     #[tokio::test]
