@@ -1,12 +1,14 @@
 //! Fresh keys for a [`Verifier`]: the [`KeySource`] trait, the refetch on an unknown `kid`
-//! (at most once per interval), and the periodic background refresh.
+//! (at most once per interval, and once more when the interval has passed), and the periodic
+//! background refresh on the issuer's `Cache-Control: max-age` schedule.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jsonwebtoken::jwk::JwkSet;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use crate::{AccessClaims, Verifier, VerifyError};
@@ -65,6 +67,15 @@ pub trait KeySource: Send + Sync + 'static {
     /// # Errors
     /// A [`KeyFetchError`] when they cannot be had right now.
     async fn fetch(&self) -> Result<JwkSet, KeyFetchError>;
+
+    /// The key set and how long it may be cached (the answer's `Cache-Control: max-age`), which
+    /// sets the pace of the periodic refresh. By default [`KeySource::fetch`] and no lifetime.
+    ///
+    /// # Errors
+    /// A [`KeyFetchError`] when they cannot be had right now.
+    async fn fetch_with_lifetime(&self) -> Result<(JwkSet, Option<Duration>), KeyFetchError> {
+        Ok((self.fetch().await?, None))
+    }
 }
 
 /// A verifier's link to its [`KeySource`].
@@ -77,6 +88,11 @@ pub(crate) struct Refresher {
     last_on_demand: Mutex<Option<Instant>>,
     /// Serializes fetches (periodic and on demand).
     fetching: Mutex<()>,
+    /// The lifetime the source gave with the last key set.
+    lifetime: parking_lot::Mutex<Option<Duration>>,
+    /// Set when an unknown `kid` met the cooldown: the refresh task refetches once it ends.
+    deferred: AtomicBool,
+    wake: Arc<Notify>,
 }
 
 impl Verifier {
@@ -94,6 +110,9 @@ impl Verifier {
             min_interval: min_refetch_interval,
             last_on_demand: Mutex::new(None),
             fetching: Mutex::new(()),
+            lifetime: parking_lot::Mutex::new(None),
+            deferred: AtomicBool::new(false),
+            wake: Arc::new(Notify::new()),
         });
         self
     }
@@ -108,8 +127,9 @@ impl Verifier {
             return Ok(());
         };
         let _one_at_a_time = refresher.fetching.lock().await;
-        let jwks = refresher.source.fetch().await?;
+        let (jwks, lifetime) = refresher.source.fetch_with_lifetime().await?;
         self.replace_keys(&jwks)?;
+        *refresher.lifetime.lock() = lifetime;
         Ok(())
     }
 
@@ -133,6 +153,11 @@ impl Verifier {
         let mut last = refresher.last_on_demand.lock().await;
         if !self.knows_kid(&kid) {
             if last.is_some_and(|t| t.elapsed() < refresher.min_interval) {
+                // Refused now, but the refresh task fetches once the cooldown ends: a stream of
+                // made-up kids can delay a real new key by one interval at most.
+                if !refresher.deferred.swap(true, Ordering::AcqRel) {
+                    refresher.wake.notify_one();
+                }
                 return Err(VerifyError::UnknownKey);
             }
             *last = Some(Instant::now());
@@ -146,23 +171,95 @@ impl Verifier {
     }
 
     /// Refreshes the keys every `every` in a background task, for as long as the verifier
-    /// lives and the returned handle is kept. Failures are logged and the cached keys stay.
-    /// Needs a Tokio runtime.
+    /// lives and the returned handle is kept. Same as [`Verifier::spawn_key_refresh_within`]
+    /// with a floor of 1 s and `every` as the ceiling.
     #[must_use = "dropping the handle stops the refresh"]
     pub fn spawn_key_refresh(self: &Arc<Self>, every: Duration) -> KeyRefreshTask {
+        self.spawn_key_refresh_within(Duration::from_secs(1), every)
+    }
+
+    /// Refreshes the keys in a background task, for as long as the verifier lives and the
+    /// returned handle is kept: after the lifetime the source gave with the last key set (the
+    /// issuer's `Cache-Control: max-age`) kept within `[floor, ceiling]`, or after `ceiling`
+    /// when it gave none. Also refetches when an unknown `kid` was refused during the refetch
+    /// cooldown, as soon as that cooldown ends. Failures are logged and the cached keys stay.
+    /// Needs a Tokio runtime.
+    #[must_use = "dropping the handle stops the refresh"]
+    pub fn spawn_key_refresh_within(
+        self: &Arc<Self>,
+        floor: Duration,
+        ceiling: Duration,
+    ) -> KeyRefreshTask {
         let verifier: Weak<Self> = Arc::downgrade(self);
-        let every = every.max(Duration::from_secs(1));
+        let floor = floor.max(Duration::from_millis(100));
+        let ceiling = ceiling.max(floor);
         KeyRefreshTask(tokio::spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
+                let Some(wait) = verifier.upgrade().map(|v| v.refresh_wait(floor, ceiling)) else {
+                    break;
+                };
+                let periodic = tokio::time::sleep(wait);
+                tokio::pin!(periodic);
+                let woken = loop {
+                    let Some(strong) = verifier.upgrade() else {
+                        return;
+                    };
+                    let Some(refresher) = &strong.refresher else {
+                        return;
+                    };
+                    // Wait without keeping the verifier alive. A wake-up sent meanwhile is not
+                    // lost: `notify_one` leaves a permit for the next `notified`.
+                    let wake = refresher.wake.clone();
+                    let deferred = refresher.deferred.load(Ordering::Acquire);
+                    drop(strong);
+                    if deferred {
+                        break true;
+                    }
+                    tokio::select! {
+                        () = &mut periodic => break false,
+                        () = wake.notified() => {}
+                    }
+                };
                 let Some(verifier) = verifier.upgrade() else {
                     break;
                 };
-                if let Err(error) = verifier.refresh_keys().await {
+                if woken {
+                    verifier.refetch_after_cooldown().await;
+                } else if let Err(error) = verifier.refresh_keys().await {
                     tracing::warn!(%error, "periodic key refresh failed; keeping the cached keys");
                 }
             }
         }))
+    }
+
+    /// How long the periodic refresh waits next.
+    fn refresh_wait(&self, floor: Duration, ceiling: Duration) -> Duration {
+        self.refresher
+            .as_ref()
+            .and_then(|r| *r.lifetime.lock())
+            .map_or(ceiling, |lifetime| lifetime.clamp(floor, ceiling))
+    }
+
+    /// The refetch an unknown `kid` asked for during the cooldown: waits for the cooldown to
+    /// end, then fetches (counting as an on-demand fetch, so the rate limit holds).
+    async fn refetch_after_cooldown(&self) {
+        let Some(refresher) = &self.refresher else {
+            return;
+        };
+        let ready_at = refresher
+            .last_on_demand
+            .lock()
+            .await
+            .map(|t| t + refresher.min_interval);
+        if let Some(ready_at) = ready_at {
+            tokio::time::sleep_until(ready_at.into()).await;
+        }
+        let mut last = refresher.last_on_demand.lock().await;
+        refresher.deferred.store(false, Ordering::Release);
+        *last = Some(Instant::now());
+        if let Err(error) = self.refresh_keys().await {
+            tracing::warn!(%error, "refetching keys for an unknown kid failed; keeping the cached keys");
+        }
     }
 }
 
