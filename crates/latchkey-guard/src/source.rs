@@ -2,7 +2,6 @@
 //! (at most once per interval, and once more when the interval has passed), and the periodic
 //! background refresh on the issuer's `Cache-Control: max-age` schedule.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -90,8 +89,9 @@ pub(crate) struct Refresher {
     fetching: Mutex<()>,
     /// The lifetime the source gave with the last key set.
     lifetime: parking_lot::Mutex<Option<Duration>>,
-    /// Set when an unknown `kid` met the cooldown: the refresh task refetches once it ends.
-    deferred: AtomicBool,
+    /// Set when an unknown `kid` met the cooldown, to when it ends: the refresh task
+    /// refetches then (besides, never instead of, its periodic refresh).
+    deferred: parking_lot::Mutex<Option<Instant>>,
     wake: Arc<Notify>,
 }
 
@@ -111,7 +111,7 @@ impl Verifier {
             last_on_demand: Mutex::new(None),
             fetching: Mutex::new(()),
             lifetime: parking_lot::Mutex::new(None),
-            deferred: AtomicBool::new(false),
+            deferred: parking_lot::Mutex::new(None),
             wake: Arc::new(Notify::new()),
         });
         self
@@ -152,10 +152,14 @@ impl Verifier {
         };
         let mut last = refresher.last_on_demand.lock().await;
         if !self.knows_kid(&kid) {
-            if last.is_some_and(|t| t.elapsed() < refresher.min_interval) {
+            if let Some(t) = *last
+                && t.elapsed() < refresher.min_interval
+            {
                 // Refused now, but the refresh task fetches once the cooldown ends: a stream of
                 // made-up kids can delay a real new key by one interval at most.
-                if !refresher.deferred.swap(true, Ordering::AcqRel) {
+                let mut deferred = refresher.deferred.lock();
+                if deferred.is_none() {
+                    *deferred = Some(t + refresher.min_interval);
                     refresher.wake.notify_one();
                 }
                 return Err(VerifyError::UnknownKey);
@@ -198,9 +202,8 @@ impl Verifier {
                 let Some(wait) = verifier.upgrade().map(|v| v.refresh_wait(floor, ceiling)) else {
                     break;
                 };
-                let periodic = tokio::time::sleep(wait);
-                tokio::pin!(periodic);
-                let woken = loop {
+                let periodic_at = tokio::time::Instant::now() + wait;
+                let deferred = loop {
                     let Some(strong) = verifier.upgrade() else {
                         return;
                     };
@@ -210,23 +213,27 @@ impl Verifier {
                     // Wait without keeping the verifier alive. A wake-up sent meanwhile is not
                     // lost: `notify_one` leaves a permit for the next `notified`.
                     let wake = refresher.wake.clone();
-                    let deferred = refresher.deferred.load(Ordering::Acquire);
+                    let deferred_at = refresher.deferred.lock().map(tokio::time::Instant::from);
                     drop(strong);
-                    if deferred {
-                        break true;
-                    }
+                    let next = deferred_at.map_or(periodic_at, |d| d.min(periodic_at));
                     tokio::select! {
-                        () = &mut periodic => break false,
+                        () = tokio::time::sleep_until(next) => break next < periodic_at,
                         () = wake.notified() => {}
                     }
                 };
                 let Some(verifier) = verifier.upgrade() else {
                     break;
                 };
-                if woken {
+                if deferred {
                     verifier.refetch_after_cooldown().await;
-                } else if let Err(error) = verifier.refresh_keys().await {
-                    tracing::warn!(%error, "periodic key refresh failed; keeping the cached keys");
+                } else {
+                    if let Some(refresher) = &verifier.refresher {
+                        // This fetch also answers any refetch asked for so far.
+                        *refresher.deferred.lock() = None;
+                    }
+                    if let Err(error) = verifier.refresh_keys().await {
+                        tracing::warn!(%error, "periodic key refresh failed; keeping the cached keys");
+                    }
                 }
             }
         }))
@@ -240,22 +247,14 @@ impl Verifier {
             .map_or(ceiling, |lifetime| lifetime.clamp(floor, ceiling))
     }
 
-    /// The refetch an unknown `kid` asked for during the cooldown: waits for the cooldown to
-    /// end, then fetches (counting as an on-demand fetch, so the rate limit holds).
+    /// The refetch an unknown `kid` asked for during the cooldown, now that it has ended. It
+    /// counts as an on-demand fetch, so the rate limit holds.
     async fn refetch_after_cooldown(&self) {
         let Some(refresher) = &self.refresher else {
             return;
         };
-        let ready_at = refresher
-            .last_on_demand
-            .lock()
-            .await
-            .map(|t| t + refresher.min_interval);
-        if let Some(ready_at) = ready_at {
-            tokio::time::sleep_until(ready_at.into()).await;
-        }
         let mut last = refresher.last_on_demand.lock().await;
-        refresher.deferred.store(false, Ordering::Release);
+        *refresher.deferred.lock() = None;
         *last = Some(Instant::now());
         if let Err(error) = self.refresh_keys().await {
             tracing::warn!(%error, "refetching keys for an unknown kid failed; keeping the cached keys");

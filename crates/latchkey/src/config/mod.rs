@@ -664,7 +664,7 @@ impl Config {
         if key_publish_ahead <= key_reload_interval || key_publish_ahead.as_secs() > 86_400 {
             return Err(err(
                 "LATCHKEY_KEY_PUBLISH_AHEAD",
-                "must be longer than the key reload interval (10s) and at most 1d",
+                "must be longer than LATCHKEY_KEY_RELOAD_INTERVAL (10s by default) and at most 1d",
             ));
         }
 
