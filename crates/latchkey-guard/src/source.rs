@@ -198,10 +198,7 @@ impl Verifier {
         let floor = floor.max(Duration::from_millis(100));
         let ceiling = ceiling.max(floor);
         KeyRefreshTask(tokio::spawn(async move {
-            loop {
-                let Some(wait) = verifier.upgrade().map(|v| v.refresh_wait(floor, ceiling)) else {
-                    break;
-                };
+            while let Some(wait) = verifier.upgrade().map(|v| v.refresh_wait(floor, ceiling)) {
                 let periodic_at = tokio::time::Instant::now() + wait;
                 let deferred = loop {
                     let Some(strong) = verifier.upgrade() else {
