@@ -224,14 +224,15 @@ impl KeyRing {
         let now = OffsetDateTime::now_utc();
         let mut records = store.signing_keys().await?;
         let wanted = alg.as_str();
-        // A key of the configured algorithm that signs now or will: otherwise (first start,
-        // or a changed algorithm) a new key that signs at once.
-        let has_current = records
-            .iter()
-            .zip(key_states(&records, now, publish_for))
-            .any(|(k, state)| {
-                k.alg == wanted && matches!(state, KeyState::Current | KeyState::Pending)
-            });
+        // A key that signs now, and one of the configured algorithm that signs now or will:
+        // otherwise (first start, a changed algorithm, or only a pending key, as after
+        // `keys rotate` on an empty store) a new key that signs at once.
+        let states = key_states(&records, now, publish_for);
+        let signing_now = states.contains(&KeyState::Current);
+        let wanted_ahead = records.iter().zip(&states).any(|(k, state)| {
+            k.alg == wanted && matches!(state, KeyState::Current | KeyState::Pending)
+        });
+        let has_current = signing_now && wanted_ahead;
         if alg != SigningAlg::HS256 && !has_current && create {
             store.add_signing_key(&generate_key(alg, now)?).await?;
             records = store.signing_keys().await?;
