@@ -121,6 +121,11 @@ async fn every_token_verifies_on_the_first_try_through_a_rotation_under_a_stream
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sent = attacker.await.unwrap();
+    eprintln!(
+        "rollover under attack: {sent} made-up kids, {} tokens of the old key and {new_tokens} of \
+         the new one, all verified on the first try",
+        old_tokens.len()
+    );
     assert!(sent >= 10, "the attack ran ({sent} made-up kids)");
     assert!(
         !old_tokens.is_empty() && new_tokens > 0,
