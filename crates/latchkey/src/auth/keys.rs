@@ -250,18 +250,22 @@ impl KeyRing {
             jwks.keys.push(jwk);
         }
         signers.sort_by(|a, b| (a.0, &a.1.kid).cmp(&(b.0, &b.1.kid)));
-        verifier
-            .replace_keys(&jwks)
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
-        if let Some(secret) = hs256_secret {
-            let signer_key = hs256_signer(secret);
-            verifier.add_hmac_key(&signer_key.kid, secret.expose_secret().as_bytes());
-            signers = vec![(OffsetDateTime::UNIX_EPOCH, Arc::new(signer_key))];
+        let hmac = hs256_secret.map(|secret| (Arc::new(hs256_signer(secret)), secret));
+        if let Some((signer, _)) = &hmac {
+            signers = vec![(OffsetDateTime::UNIX_EPOCH, signer.clone())];
         }
+        // Checked before the verifier is touched: a store that lost its keys (or answers
+        // nonsense) must not take the keys in use away.
         if !signers.iter().any(|(at, _)| *at <= now) {
             return Err(AuthError::Internal(
                 "no current signing key in the store".into(),
             ));
+        }
+        verifier
+            .replace_keys(&jwks)
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        if let Some((signer, secret)) = &hmac {
+            verifier.add_hmac_key(&signer.kid, secret.expose_secret().as_bytes());
         }
         let jwks_json: Arc<[u8]> = serde_json::to_vec(&jwks)
             .map_err(|e| AuthError::Internal(e.to_string()))?
