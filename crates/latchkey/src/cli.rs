@@ -160,7 +160,12 @@ async fn list_keys(config: &Config) -> anyhow::Result<()> {
     let keys = store.signing_keys().await?;
     let now = OffsetDateTime::now_utc();
     let publish_for = time::Duration::try_from(config.access_token_ttl + config.token_leeway)?;
-    for (key, state) in keys.iter().zip(key_states(&keys, now, publish_for)) {
+    let mut listed: Vec<_> = keys
+        .iter()
+        .zip(key_states(&keys, now, publish_for))
+        .collect();
+    listed.sort_by_key(|(key, _)| key.created_at);
+    for (key, state) in listed {
         let state = match state {
             KeyState::Pending => format!(
                 "pending   signs from {}",
@@ -206,7 +211,9 @@ async fn rotate_key(config: &Config, now: bool) -> anyhow::Result<()> {
              from {}",
             done.kid,
             done.alg,
-            done.activates_at.format(&Rfc3339)?
+            done.activates_at
+                .replace_millisecond(done.activates_at.millisecond())?
+                .format(&Rfc3339)?
         );
     }
     Ok(())
