@@ -342,7 +342,7 @@ async fn a_password_in_a_store_copy_argument_draws_a_warning_and_is_never_echoed
             "store",
             "copy",
             "--from",
-            &format!("sqlite://admin:{secret}@nowhere/none.db"),
+            &format!("mongodb://admin:{secret}@127.0.0.1:1/none"),
             "--to",
             &format!("sqlite://{}", app.db_dir.path().join("x.db").display()),
         ],
@@ -364,7 +364,7 @@ async fn a_password_in_a_store_copy_argument_draws_a_warning_and_is_never_echoed
         &["store", "copy", "--to", "-"],
         &[(
             "LATCHKEY_COPY_FROM",
-            &format!("sqlite://admin:{secret}@nowhere/none.db"),
+            &format!("mongodb://admin:{secret}@127.0.0.1:1/none"),
         )],
         &format!("sqlite://{}\n", app.db_dir.path().join("y.db").display()),
     )
