@@ -21,8 +21,12 @@ pub struct RemoteOptions {
     /// The shortest time between two refetches caused by tokens naming an unknown `kid`
     /// (default 10 s). Made-up key ids cannot cause more issuer traffic than this.
     pub refetch_min_interval: Duration,
-    /// How often the keys are refreshed in the background (default 5 minutes).
+    /// The longest time between two background refreshes of the keys (default 5 minutes). The
+    /// issuer's `Cache-Control: max-age` on the key set sets a shorter pace (Latchkey sends a
+    /// third of its key publication delay), so a new key is known before it signs.
     pub refresh_interval: Duration,
+    /// The shortest time between two background refreshes, whatever the max-age (default 1 s).
+    pub min_refresh_interval: Duration,
     /// Time limit of each HTTP request to the issuer (default 5 s).
     pub timeout: Duration,
 }
@@ -32,6 +36,7 @@ impl Default for RemoteOptions {
         Self {
             refetch_min_interval: Duration::from_secs(10),
             refresh_interval: Duration::from_secs(300),
+            min_refresh_interval: Duration::from_secs(1),
             timeout: Duration::from_secs(5),
         }
     }
@@ -95,7 +100,7 @@ impl RemoteKeys {
     /// # Errors
     /// A [`KeyFetchError`], [`KeyFetchError::IssuerMismatch`] included.
     pub async fn discover(&self) -> Result<Url, KeyFetchError> {
-        let doc: Discovery = self.get_json(self.discovery_url.clone()).await?;
+        let (doc, _): (Discovery, _) = self.get_json(self.discovery_url.clone()).await?;
         if doc.issuer != self.issuer {
             return Err(KeyFetchError::IssuerMismatch {
                 expected: self.issuer.clone(),
@@ -113,7 +118,11 @@ impl RemoteKeys {
         Ok(jwks_uri)
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, KeyFetchError> {
+    /// The JSON document at `url` and its `Cache-Control: max-age`, if any.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: Url,
+    ) -> Result<(T, Option<Duration>), KeyFetchError> {
         let name = url.to_string();
         let http = |e: reqwest::Error| KeyFetchError::Http {
             url: name.clone(),
@@ -132,6 +141,12 @@ impl RemoteKeys {
                 status: response.status().as_u16(),
             });
         }
+        let max_age = response
+            .headers()
+            .get_all(reqwest::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(max_age);
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(http)? {
             if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
@@ -142,16 +157,33 @@ impl RemoteKeys {
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|e| KeyFetchError::Malformed {
+        let document = serde_json::from_slice(&body).map_err(|e| KeyFetchError::Malformed {
             url: name,
             message: e.to_string(),
-        })
+        })?;
+        Ok((document, max_age))
     }
+}
+
+/// The `max-age` of a `Cache-Control` value (`no-store` and `no-cache` count as 0).
+fn max_age(value: &str) -> Option<Duration> {
+    value.split(',').map(str::trim).find_map(|directive| {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" {
+            return Some(Duration::ZERO);
+        }
+        let seconds = lower.strip_prefix("max-age=")?.trim_matches('"');
+        seconds.parse::<u64>().ok().map(Duration::from_secs)
+    })
 }
 
 #[async_trait]
 impl KeySource for RemoteKeys {
     async fn fetch(&self) -> Result<JwkSet, KeyFetchError> {
+        Ok(self.fetch_with_lifetime().await?.0)
+    }
+
+    async fn fetch_with_lifetime(&self) -> Result<(JwkSet, Option<Duration>), KeyFetchError> {
         let jwks_uri = self.discover().await?;
         self.get_json(jwks_uri).await
     }
@@ -165,7 +197,8 @@ pub struct RemoteVerifier {
 }
 
 impl RemoteVerifier {
-    /// Builds the verifier, fetches the keys once and starts the periodic refresh. When the
+    /// Builds the verifier, fetches the keys once and starts the periodic refresh (on the key
+    /// set's `max-age`, within the bounds of `options`). When the
     /// issuer cannot be reached yet, this still succeeds (with a warning): the keys are fetched
     /// by the first token that needs them, or by the next periodic refresh. Call
     /// [`Verifier::refresh_keys`] on [`RemoteVerifier::verifier`] to insist on keys at start.
@@ -182,7 +215,8 @@ impl RemoteVerifier {
         if let Err(error) = verifier.refresh_keys().await {
             tracing::warn!(%error, "the issuer's keys could not be fetched at start; retrying on demand");
         }
-        let refresh = verifier.spawn_key_refresh(options.refresh_interval);
+        let refresh = verifier
+            .spawn_key_refresh_within(options.min_refresh_interval, options.refresh_interval);
         Ok(Self {
             verifier,
             _refresh: refresh,
@@ -193,5 +227,25 @@ impl RemoteVerifier {
     #[must_use]
     pub fn verifier(&self) -> Arc<Verifier> {
         self.verifier.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        assert_eq!(
+            max_age("public, max-age=300"),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            max_age("Max-Age=\"5\", public"),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("public"), None);
+        assert_eq!(max_age("max-age=soon"), None);
     }
 }

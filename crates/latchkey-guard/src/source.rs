@@ -1,12 +1,13 @@
 //! Fresh keys for a [`Verifier`]: the [`KeySource`] trait, the refetch on an unknown `kid`
-//! (at most once per interval), and the periodic background refresh.
+//! (at most once per interval, and once more when the interval has passed), and the periodic
+//! background refresh on the issuer's `Cache-Control: max-age` schedule.
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jsonwebtoken::jwk::JwkSet;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use crate::{AccessClaims, Verifier, VerifyError};
@@ -65,6 +66,15 @@ pub trait KeySource: Send + Sync + 'static {
     /// # Errors
     /// A [`KeyFetchError`] when they cannot be had right now.
     async fn fetch(&self) -> Result<JwkSet, KeyFetchError>;
+
+    /// The key set and how long it may be cached (the answer's `Cache-Control: max-age`), which
+    /// sets the pace of the periodic refresh. By default [`KeySource::fetch`] and no lifetime.
+    ///
+    /// # Errors
+    /// A [`KeyFetchError`] when they cannot be had right now.
+    async fn fetch_with_lifetime(&self) -> Result<(JwkSet, Option<Duration>), KeyFetchError> {
+        Ok((self.fetch().await?, None))
+    }
 }
 
 /// A verifier's link to its [`KeySource`].
@@ -77,6 +87,12 @@ pub(crate) struct Refresher {
     last_on_demand: Mutex<Option<Instant>>,
     /// Serializes fetches (periodic and on demand).
     fetching: Mutex<()>,
+    /// The lifetime the source gave with the last key set.
+    lifetime: parking_lot::Mutex<Option<Duration>>,
+    /// Set when an unknown `kid` met the cooldown, to when it ends: the refresh task
+    /// refetches then (besides, never instead of, its periodic refresh).
+    deferred: parking_lot::Mutex<Option<Instant>>,
+    wake: Arc<Notify>,
 }
 
 impl Verifier {
@@ -94,6 +110,9 @@ impl Verifier {
             min_interval: min_refetch_interval,
             last_on_demand: Mutex::new(None),
             fetching: Mutex::new(()),
+            lifetime: parking_lot::Mutex::new(None),
+            deferred: parking_lot::Mutex::new(None),
+            wake: Arc::new(Notify::new()),
         });
         self
     }
@@ -108,8 +127,9 @@ impl Verifier {
             return Ok(());
         };
         let _one_at_a_time = refresher.fetching.lock().await;
-        let jwks = refresher.source.fetch().await?;
+        let (jwks, lifetime) = refresher.source.fetch_with_lifetime().await?;
         self.replace_keys(&jwks)?;
+        *refresher.lifetime.lock() = lifetime;
         Ok(())
     }
 
@@ -132,7 +152,16 @@ impl Verifier {
         };
         let mut last = refresher.last_on_demand.lock().await;
         if !self.knows_kid(&kid) {
-            if last.is_some_and(|t| t.elapsed() < refresher.min_interval) {
+            if let Some(t) = *last
+                && t.elapsed() < refresher.min_interval
+            {
+                // Refused now, but the refresh task fetches once the cooldown ends: a stream of
+                // made-up kids can delay a real new key by one interval at most.
+                let mut deferred = refresher.deferred.lock();
+                if deferred.is_none() {
+                    *deferred = Some(t + refresher.min_interval);
+                    refresher.wake.notify_one();
+                }
                 return Err(VerifyError::UnknownKey);
             }
             *last = Some(Instant::now());
@@ -146,23 +175,87 @@ impl Verifier {
     }
 
     /// Refreshes the keys every `every` in a background task, for as long as the verifier
-    /// lives and the returned handle is kept. Failures are logged and the cached keys stay.
-    /// Needs a Tokio runtime.
+    /// lives and the returned handle is kept. Same as [`Verifier::spawn_key_refresh_within`]
+    /// with a floor of 1 s and `every` as the ceiling.
     #[must_use = "dropping the handle stops the refresh"]
     pub fn spawn_key_refresh(self: &Arc<Self>, every: Duration) -> KeyRefreshTask {
+        self.spawn_key_refresh_within(Duration::from_secs(1), every)
+    }
+
+    /// Refreshes the keys in a background task, for as long as the verifier lives and the
+    /// returned handle is kept: after the lifetime the source gave with the last key set (the
+    /// issuer's `Cache-Control: max-age`) kept within `[floor, ceiling]`, or after `ceiling`
+    /// when it gave none. Also refetches when an unknown `kid` was refused during the refetch
+    /// cooldown, as soon as that cooldown ends. Failures are logged and the cached keys stay.
+    /// Needs a Tokio runtime.
+    #[must_use = "dropping the handle stops the refresh"]
+    pub fn spawn_key_refresh_within(
+        self: &Arc<Self>,
+        floor: Duration,
+        ceiling: Duration,
+    ) -> KeyRefreshTask {
         let verifier: Weak<Self> = Arc::downgrade(self);
-        let every = every.max(Duration::from_secs(1));
+        let floor = floor.max(Duration::from_millis(100));
+        let ceiling = ceiling.max(floor);
         KeyRefreshTask(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
+            while let Some(wait) = verifier.upgrade().map(|v| v.refresh_wait(floor, ceiling)) {
+                let periodic_at = tokio::time::Instant::now() + wait;
+                let deferred = loop {
+                    let Some(strong) = verifier.upgrade() else {
+                        return;
+                    };
+                    let Some(refresher) = &strong.refresher else {
+                        return;
+                    };
+                    // Wait without keeping the verifier alive. A wake-up sent meanwhile is not
+                    // lost: `notify_one` leaves a permit for the next `notified`.
+                    let wake = refresher.wake.clone();
+                    let deferred_at = refresher.deferred.lock().map(tokio::time::Instant::from);
+                    drop(strong);
+                    let next = deferred_at.map_or(periodic_at, |d| d.min(periodic_at));
+                    tokio::select! {
+                        () = tokio::time::sleep_until(next) => break next < periodic_at,
+                        () = wake.notified() => {}
+                    }
+                };
                 let Some(verifier) = verifier.upgrade() else {
                     break;
                 };
-                if let Err(error) = verifier.refresh_keys().await {
-                    tracing::warn!(%error, "periodic key refresh failed; keeping the cached keys");
+                if deferred {
+                    verifier.refetch_after_cooldown().await;
+                } else {
+                    if let Some(refresher) = &verifier.refresher {
+                        // This fetch also answers any refetch asked for so far.
+                        *refresher.deferred.lock() = None;
+                    }
+                    if let Err(error) = verifier.refresh_keys().await {
+                        tracing::warn!(%error, "periodic key refresh failed; keeping the cached keys");
+                    }
                 }
             }
         }))
+    }
+
+    /// How long the periodic refresh waits next.
+    fn refresh_wait(&self, floor: Duration, ceiling: Duration) -> Duration {
+        self.refresher
+            .as_ref()
+            .and_then(|r| *r.lifetime.lock())
+            .map_or(ceiling, |lifetime| lifetime.clamp(floor, ceiling))
+    }
+
+    /// The refetch an unknown `kid` asked for during the cooldown, now that it has ended. It
+    /// counts as an on-demand fetch, so the rate limit holds.
+    async fn refetch_after_cooldown(&self) {
+        let Some(refresher) = &self.refresher else {
+            return;
+        };
+        let mut last = refresher.last_on_demand.lock().await;
+        *refresher.deferred.lock() = None;
+        *last = Some(Instant::now());
+        if let Err(error) = self.refresh_keys().await {
+            tracing::warn!(%error, "refetching keys for an unknown kid failed; keeping the cached keys");
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! Access-token verification: pinned algorithms, `typ`, issuer, audience, expiry with leeway,
-//! and a bounded cache of tokens already verified.
+//! Access-token verification: pinned algorithms, `typ`, issuer, audience, `exp` and `nbf` with
+//! leeway, and a bounded cache of tokens already verified.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,6 +87,9 @@ pub enum VerifyError {
     /// Past `exp` (plus leeway), or `iat` in the future.
     #[error("the token has expired")]
     Expired,
+    /// `nbf` is later than now plus the leeway.
+    #[error("the token is not valid yet")]
+    NotYetValid,
     /// Wrong issuer or audience.
     #[error("the token was not issued for this service")]
     WrongAudience,
@@ -102,7 +105,7 @@ pub struct VerifierSettings {
     pub issuer: String,
     /// Expected `aud` (one of the token's audiences must equal it).
     pub audience: String,
-    /// Clock-skew allowance on `exp` and `iat`.
+    /// Clock-skew allowance on `exp`, `nbf` and `iat`.
     pub leeway: Duration,
     /// Algorithms accepted at all; a key's own algorithm must also match.
     pub algorithms: Vec<Algorithm>,
@@ -273,6 +276,8 @@ impl Verifier {
         }
         let mut validation = Validation::new(key.alg);
         validation.leeway = self.settings.leeway.as_secs();
+        // `nbf` is optional (Latchkey does not set it), but honoured when present.
+        validation.validate_nbf = true;
         validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&[&self.settings.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
@@ -292,7 +297,8 @@ fn map_jwt_error(error: jsonwebtoken::errors::Error) -> VerifyError {
     use jsonwebtoken::errors::ErrorKind;
     match error.kind() {
         ErrorKind::InvalidSignature => VerifyError::Signature,
-        ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => VerifyError::Expired,
+        ErrorKind::ExpiredSignature => VerifyError::Expired,
+        ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
         ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => VerifyError::WrongAudience,
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => VerifyError::Algorithm,
         _ => VerifyError::Malformed,

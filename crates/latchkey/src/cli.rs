@@ -10,10 +10,13 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::auth::keys::generate_key;
+use crate::auth::keys::rollover::{KeyState, key_states, rotate};
 use crate::auth::{AuthService, Registration};
 use crate::config::{Config, DatabaseUrl, SigningAlg};
 use crate::{Server, store};
+
+mod copy_urls;
+use copy_urls::{COPY_FROM_VAR, COPY_TO_VAR, UrlSource};
 
 /// Latchkey: authentication and authorization server for web APIs.
 #[derive(Debug, Parser)]
@@ -42,14 +45,22 @@ enum Command {
 enum StoreCommand {
     /// Copy users, signing keys, server secrets and live sessions into another store, for
     /// example from `sqlite://latchkey.db` to `mongodb://h1,h2,h3/latchkey?replicaSet=rs0`.
-    /// Stop the servers first: what they write meanwhile is not copied.
+    /// Stop the servers first: what they write meanwhile is not copied. Keep passwords off the
+    /// command line: by default the URLs are read from LATCHKEY_COPY_FROM and LATCHKEY_COPY_TO.
     Copy {
-        /// The store to read (a LATCHKEY_DATABASE_URL).
-        #[arg(long)]
-        from: String,
-        /// The store to write; it must be empty unless --force.
-        #[arg(long)]
-        to: String,
+        /// The store to read (a LATCHKEY_DATABASE_URL); `-` reads it from standard input.
+        #[arg(long, conflicts_with = "from_env")]
+        from: Option<String>,
+        /// The environment variable holding the store to read (default LATCHKEY_COPY_FROM).
+        #[arg(long, value_name = "VAR")]
+        from_env: Option<String>,
+        /// The store to write, which must be empty unless --force; `-` reads it from standard
+        /// input (after the --from line when both are `-`).
+        #[arg(long, conflicts_with = "to_env")]
+        to: Option<String>,
+        /// The environment variable holding the store to write (default LATCHKEY_COPY_TO).
+        #[arg(long, value_name = "VAR")]
+        to_env: Option<String>,
         /// Copy into a non-empty target: records with the same ids are overwritten.
         #[arg(long)]
         force: bool,
@@ -77,10 +88,16 @@ enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// List the signing keys and their state.
+    /// List the signing keys and their state: pending, current, retiring or retired.
     List,
-    /// Make a new signing key current; old keys stay published until their tokens expire.
-    Rotate,
+    /// Publish a new signing key now; it signs after LATCHKEY_KEY_PUBLISH_AHEAD, when resource
+    /// servers know it. The old key stays published until its tokens have expired.
+    Rotate {
+        /// A compromised key: the new key signs at once and every other key is withdrawn, so
+        /// the tokens they signed are refused (users sign in again).
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 impl Cli {
@@ -123,44 +140,86 @@ impl Cli {
                 );
                 Ok(())
             }
-            Command::Keys(KeysCommand::List) => {
-                let store = store::open(&config.database_url).await?;
-                for key in store.signing_keys().await? {
-                    let state = match key.retired_at {
-                        None => "current".to_owned(),
-                        Some(t) => format!("retired {}", t.format(&Rfc3339)?),
-                    };
-                    println!(
-                        "{}  {:<5}  created {}  {state}",
-                        key.kid,
-                        key.alg,
-                        key.created_at.format(&Rfc3339)?
-                    );
-                }
-                Ok(())
+            Command::Keys(KeysCommand::List) => list_keys(&config).await,
+            Command::Store(StoreCommand::Copy {
+                from,
+                from_env,
+                to,
+                to_env,
+                force,
+            }) => {
+                let from = UrlSource::choose(from, from_env, COPY_FROM_VAR);
+                let to = UrlSource::choose(to, to_env, COPY_TO_VAR);
+                let (from, to) = copy_urls::resolve(&from, &to, &mut std::io::stdin().lock())?;
+                copy_store(&from, &to, force).await
             }
-            Command::Store(StoreCommand::Copy { from, to, force }) => {
-                copy_store(&DatabaseUrl::new(&from), &DatabaseUrl::new(&to), force).await
-            }
-            Command::Keys(KeysCommand::Rotate) => {
-                if config.signing_alg == SigningAlg::HS256 {
-                    bail!(
-                        "LATCHKEY_SIGNING_ALG=HS256 uses LATCHKEY_HS256_SECRET; change that secret to rotate"
-                    );
-                }
-                let store = store::open(&config.database_url).await?;
-                let key = generate_key(config.signing_alg, OffsetDateTime::now_utc())?;
-                store.add_signing_key(&key).await?;
-                println!(
-                    "new signing key {} ({}); running servers switch to it within {} s",
-                    key.kid,
-                    key.alg,
-                    config.key_reload_interval.as_secs()
-                );
-                Ok(())
-            }
+            Command::Keys(KeysCommand::Rotate { now }) => rotate_key(&config, now).await,
         }
     }
+}
+
+async fn list_keys(config: &Config) -> anyhow::Result<()> {
+    let store = store::open(&config.database_url).await?;
+    let keys = store.signing_keys().await?;
+    let now = OffsetDateTime::now_utc();
+    let publish_for = time::Duration::try_from(config.access_token_ttl + config.token_leeway)?;
+    let mut listed: Vec<_> = keys
+        .iter()
+        .zip(key_states(&keys, now, publish_for))
+        .collect();
+    listed.sort_by_key(|(key, _)| key.created_at);
+    for (key, state) in listed {
+        let state = match state {
+            KeyState::Pending => format!(
+                "pending   signs from {}",
+                key.activates_at.format(&Rfc3339)?
+            ),
+            KeyState::Current => format!(
+                "current   signing since {}",
+                key.activates_at.format(&Rfc3339)?
+            ),
+            KeyState::Retiring { until } => {
+                format!("retiring  published until {}", until.format(&Rfc3339)?)
+            }
+            KeyState::Retired { since } => format!("retired   since {}", since.format(&Rfc3339)?),
+        };
+        println!(
+            "{}  {:<5}  created {}  {state}",
+            key.kid,
+            key.alg,
+            key.created_at.format(&Rfc3339)?
+        );
+    }
+    Ok(())
+}
+
+async fn rotate_key(config: &Config, now: bool) -> anyhow::Result<()> {
+    if config.signing_alg == SigningAlg::HS256 {
+        bail!(
+            "LATCHKEY_SIGNING_ALG=HS256 uses LATCHKEY_HS256_SECRET; change that secret to rotate"
+        );
+    }
+    let store = store::open(&config.database_url).await?;
+    let done = rotate(&*store, config.signing_alg, config.key_publish_ahead, now).await?;
+    let reload = config.key_reload_interval.as_secs();
+    if now {
+        println!(
+            "new signing key {} ({}) signs now; {} old key(s) withdrawn: their tokens are refused. \
+             Running servers switch within {reload} s.",
+            done.kid, done.alg, done.withdrawn
+        );
+    } else {
+        println!(
+            "new signing key {} ({}) published (within {reload} s on running servers); it signs \
+             from {}",
+            done.kid,
+            done.alg,
+            done.activates_at
+                .replace_millisecond(done.activates_at.millisecond())?
+                .format(&Rfc3339)?
+        );
+    }
+    Ok(())
 }
 
 async fn copy_store(from: &DatabaseUrl, to: &DatabaseUrl, force: bool) -> anyhow::Result<()> {

@@ -1,6 +1,8 @@
 //! Signing keys: generated on first start and kept in the store (so a restart logs nobody
-//! out), rotated by `latchkey keys rotate`, published as a JWKS while tokens they signed can
-//! still be alive.
+//! out), rotated by `latchkey keys rotate` (published a publication delay before they sign,
+//! see [`rollover`]), published as a JWKS while tokens they signed can still be alive.
+
+pub mod rollover;
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use super::AuthError;
 use crate::config::SigningAlg;
 use crate::store::{SigningKeyRecord, Store, StoreError};
 use latchkey_guard::Verifier;
+use rollover::{KeyState, key_states};
 
 /// The key that signs new tokens.
 struct Signer {
@@ -28,7 +31,9 @@ struct Signer {
 }
 
 struct Published {
-    signer: Arc<Signer>,
+    /// The published keys that can sign, by `activates_at` (oldest first): the signer is the
+    /// last one active at signing time, so a pending key takes over on time without a reload.
+    signers: Vec<(OffsetDateTime, Arc<Signer>)>,
     jwks: JwkSet,
     jwks_json: Arc<[u8]>,
 }
@@ -84,7 +89,9 @@ pub fn generate_key(alg: SigningAlg, now: OffsetDateTime) -> Result<SigningKeyRe
         alg: alg.as_str().to_owned(),
         private_der: der.into(),
         created_at: now,
+        activates_at: now,
         retired_at: None,
+        revoked_at: None,
     })
 }
 
@@ -217,41 +224,54 @@ impl KeyRing {
         let now = OffsetDateTime::now_utc();
         let mut records = store.signing_keys().await?;
         let wanted = alg.as_str();
-        let has_current = records
-            .iter()
-            .any(|k| k.retired_at.is_none() && k.alg == wanted);
+        // A key that signs now, and one of the configured algorithm that signs now or will:
+        // otherwise (first start, a changed algorithm, or only a pending key, as after
+        // `keys rotate` on an empty store) a new key that signs at once.
+        let states = key_states(&records, now, publish_for);
+        let signing_now = states.contains(&KeyState::Current);
+        let wanted_ahead = records.iter().zip(&states).any(|(k, state)| {
+            k.alg == wanted && matches!(state, KeyState::Current | KeyState::Pending)
+        });
+        let has_current = signing_now && wanted_ahead;
         if alg != SigningAlg::HS256 && !has_current && create {
             store.add_signing_key(&generate_key(alg, now)?).await?;
             records = store.signing_keys().await?;
         }
         let mut jwks = JwkSet { keys: Vec::new() };
-        let mut signer = None;
-        for record in &records {
-            let alive = record.retired_at.is_none_or(|t| t + publish_for > now);
-            if !alive {
+        let mut signers = Vec::new();
+        for (record, state) in records.iter().zip(key_states(&records, now, publish_for)) {
+            if !state.is_published() {
                 continue;
             }
             let (key_signer, jwk) = public_jwk(record)?;
-            if record.retired_at.is_none() && record.alg == wanted {
-                signer = Some(key_signer);
+            if matches!(state, KeyState::Current | KeyState::Pending) {
+                signers.push((record.activates_at, key_signer));
             }
             jwks.keys.push(jwk);
+        }
+        signers.sort_by(|a, b| (a.0, &a.1.kid).cmp(&(b.0, &b.1.kid)));
+        let hmac = hs256_secret.map(|secret| (Arc::new(hs256_signer(secret)), secret));
+        if let Some((signer, _)) = &hmac {
+            signers = vec![(OffsetDateTime::UNIX_EPOCH, signer.clone())];
+        }
+        // Checked before the verifier is touched: a store that lost its keys (or answers
+        // nonsense) must not take the keys in use away.
+        if !signers.iter().any(|(at, _)| *at <= now) {
+            return Err(AuthError::Internal(
+                "no current signing key in the store".into(),
+            ));
         }
         verifier
             .replace_keys(&jwks)
             .map_err(|e| AuthError::Internal(e.to_string()))?;
-        if let Some(secret) = hs256_secret {
-            let signer_key = hs256_signer(secret);
-            verifier.add_hmac_key(&signer_key.kid, secret.expose_secret().as_bytes());
-            signer = Some(Arc::new(signer_key));
+        if let Some((signer, secret)) = &hmac {
+            verifier.add_hmac_key(&signer.kid, secret.expose_secret().as_bytes());
         }
-        let signer = signer
-            .ok_or_else(|| AuthError::Internal("no current signing key in the store".into()))?;
         let jwks_json: Arc<[u8]> = serde_json::to_vec(&jwks)
             .map_err(|e| AuthError::Internal(e.to_string()))?
             .into();
         Ok(Published {
-            signer,
+            signers,
             jwks,
             jwks_json,
         })
@@ -262,7 +282,7 @@ impl KeyRing {
     /// # Errors
     /// [`AuthError::Internal`] when signing fails.
     pub fn sign<T: serde::Serialize>(&self, claims: &T) -> Result<String, AuthError> {
-        let signer = self.published()?.signer.clone();
+        let signer = self.published()?.signer_at(OffsetDateTime::now_utc())?;
         let mut header = Header::new(signer.alg);
         header.typ = Some("at+jwt".into());
         header.kid = Some(signer.kid.clone());
@@ -291,7 +311,23 @@ impl KeyRing {
     /// The current signing key's id, once keys are loaded.
     #[must_use]
     pub fn current_kid(&self) -> Option<String> {
-        self.state.read().as_ref().map(|p| p.signer.kid.clone())
+        let published = self.state.read().clone()?;
+        published
+            .signer_at(OffsetDateTime::now_utc())
+            .ok()
+            .map(|s| s.kid.clone())
+    }
+}
+
+impl Published {
+    /// The newest key active at `now`.
+    fn signer_at(&self, now: OffsetDateTime) -> Result<Arc<Signer>, AuthError> {
+        self.signers
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= now)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| AuthError::Internal("no current signing key".into()))
     }
 }
 

@@ -220,6 +220,9 @@ pub struct Config {
     /// `LATCHKEY_KEY_RELOAD_INTERVAL` (undocumented, for tests): how often signing keys are
     /// re-read from the store. Default [`crate::server::KEY_RELOAD_INTERVAL`].
     pub key_reload_interval: Duration,
+    /// `LATCHKEY_KEY_PUBLISH_AHEAD`: how long `keys rotate` publishes a new key before it
+    /// signs (default 15m); the JWKS `max-age` is a third of it, at most 5 minutes.
+    pub key_publish_ahead: Duration,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -258,6 +261,7 @@ const KNOWN: &[&str] = &[
     "LATCHKEY_SESSION_KEYS",
     "LATCHKEY_CONTENT_SECURITY_POLICY",
     "LATCHKEY_KEY_RELOAD_INTERVAL",
+    "LATCHKEY_KEY_PUBLISH_AHEAD",
     "LATCHKEY_LOG",
     "LATCHKEY_LOG_FORMAT",
 ];
@@ -663,6 +667,13 @@ impl Config {
                 "must be between 1s and 1h",
             ));
         }
+        let key_publish_ahead = vars.duration("LATCHKEY_KEY_PUBLISH_AHEAD", "15m")?;
+        if key_publish_ahead <= key_reload_interval || key_publish_ahead.as_secs() > 86_400 {
+            return Err(err(
+                "LATCHKEY_KEY_PUBLISH_AHEAD",
+                "must be longer than LATCHKEY_KEY_RELOAD_INTERVAL (10s by default) and at most 1d",
+            ));
+        }
 
         let mut unknown_variables: Vec<String> = map
             .keys()
@@ -705,6 +716,7 @@ impl Config {
             session_keys,
             content_security_policy,
             key_reload_interval,
+            key_publish_ahead,
             unknown_variables,
         })
     }

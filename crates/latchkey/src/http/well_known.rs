@@ -7,21 +7,23 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+use crate::auth::keys::rollover::jwks_max_age;
 
-/// `GET /.well-known/jwks.json`: the public keys, cacheable for five minutes (resource
-/// servers refetch early when they meet an unknown `kid`).
+/// `GET /.well-known/jwks.json`: the public keys, cacheable for a third of the publication
+/// delay (at most five minutes). A client that refreshes on that schedule knows every key
+/// before it signs: `keys rotate` publishes a key `LATCHKEY_KEY_PUBLISH_AHEAD` ahead.
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let body = state.auth.jwks_json().to_vec();
+    let max_age = jwks_max_age(state.config.key_publish_ahead);
+    let cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("public, max-age=60"));
     (
         [
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
-            ),
+            (header::CACHE_CONTROL, cache_control),
         ],
         body,
     )

@@ -87,6 +87,8 @@ macro_rules! store_suite {
                 concurrent_rotations_with_one_token_rotate_exactly_once,
                 families_are_deleted_singly_or_per_user,
                 a_new_signing_key_retires_the_current_one,
+                a_pending_key_retires_the_current_one_when_it_activates,
+                revoking_withdraws_every_other_key_at_once,
                 a_server_secret_is_stored_once_and_agreed_on,
                 failed_logins_count_within_a_window,
                 concurrent_throttle_hits_are_all_counted,

@@ -246,8 +246,15 @@ pub struct SigningKeyRecord {
     pub private_der: SecretSlice<u8>,
     /// Creation time.
     pub created_at: OffsetDateTime,
-    /// When a newer key replaced it as the signing key.
+    /// When it starts signing. A key is published from its creation, so `keys rotate` sets
+    /// this a publication delay ahead: resource servers know the key before any token uses it.
+    pub activates_at: OffsetDateTime,
+    /// When a newer key takes over signing (the newer key's `activates_at`). Informational:
+    /// the state of every key is derived from all keys' `activates_at` and `revoked_at`.
     pub retired_at: Option<OffsetDateTime>,
+    /// When it was withdrawn at once (`keys rotate --now`, a compromised key): no longer
+    /// published, so the tokens it signed stop verifying.
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 impl std::fmt::Debug for SigningKeyRecord {
@@ -256,7 +263,9 @@ impl std::fmt::Debug for SigningKeyRecord {
             .field("kid", &self.kid)
             .field("alg", &self.alg)
             .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
             .field("retired_at", &self.retired_at)
+            .field("revoked_at", &self.revoked_at)
             .finish_non_exhaustive()
     }
 }
@@ -465,8 +474,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every stored signing key.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
-    /// Adds a key and retires every other current key, in one transaction.
+    /// Adds a key and sets `retired_at` (to the new key's `activates_at`) on every key that has
+    /// none and activates earlier, in one transaction where the store has them.
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    /// Withdraws every key but `keep` that is not withdrawn yet: `revoked_at` becomes `at`
+    /// (and `retired_at` too where it is unset or later). Returns how many were withdrawn.
+    async fn revoke_signing_keys(&self, keep: &str, at: OffsetDateTime) -> Result<u64, StoreError>;
     /// The named server secret; `candidate` is stored first if there is none, so concurrent
     /// first starts agree on one value.
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;

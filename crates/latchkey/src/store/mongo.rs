@@ -342,32 +342,62 @@ impl Store for MongoStore {
             .keys
             .find(doc! {})
             .sort(doc! { "created_at": 1, "_id": 1 });
-        collect(find).await?.iter().map(key_from).collect()
+        let mut keys = collect(find)
+            .await?
+            .iter()
+            .map(key_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        keys.sort_by(|a, b| (a.activates_at, &a.kid).cmp(&(b.activates_at, &b.kid)));
+        Ok(keys)
     }
 
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
-        // Without a transaction (a standalone server has none): insert first, then retire the
-        // current keys older than this one. In between two keys are current and the newest
-        // signs; two concurrent rotations both end with the newer key current, never none.
+        // Without a transaction (a standalone server has none): insert first, then set
+        // `retired_at` on the keys that activate earlier. In between, readers derive the same
+        // states anyway: they follow `activates_at`, not `retired_at`.
         let db = self.db()?;
         let mut document = doc! { "_id": &key.kid };
         document.extend(key_fields(key));
         document.insert("retired_at", Bson::Null);
+        document.insert("revoked_at", Bson::Null);
         run(db.keys.insert_one(document)).await?;
-        let created = date(key.created_at);
+        let activates = date(key.activates_at);
         let older = doc! {
             "retired_at": Bson::Null,
             "_id": { "$ne": &key.kid },
             "$or": [
-                { "created_at": { "$lt": created.clone() } },
-                { "created_at": created.clone(), "_id": { "$lt": &key.kid } },
+                { "activates_at": { "$lt": activates.clone() } },
+                { "activates_at": { "$exists": false } },
             ],
         };
         run(db
             .keys
-            .update_many(older, doc! { "$set": { "retired_at": created } }))
+            .update_many(older, doc! { "$set": { "retired_at": activates } }))
         .await?;
         Ok(())
+    }
+
+    async fn revoke_signing_keys(&self, keep: &str, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let db = self.db()?;
+        let at = date(at);
+        let live = doc! { "_id": { "$ne": keep }, "revoked_at": Bson::Null };
+        let mut later = live.clone();
+        later.insert(
+            "$or",
+            vec![
+                doc! { "retired_at": Bson::Null },
+                doc! { "retired_at": { "$gt": at.clone() } },
+            ],
+        );
+        run(db
+            .keys
+            .update_many(later, doc! { "$set": { "retired_at": at.clone() } }))
+        .await?;
+        let done = run(db
+            .keys
+            .update_many(live, doc! { "$set": { "revoked_at": at } }))
+        .await?;
+        Ok(done.modified_count)
     }
 
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {

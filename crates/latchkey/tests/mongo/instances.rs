@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use latchkey::auth::keys::generate_key;
+use latchkey::auth::keys::rollover;
 use latchkey::config::SigningAlg;
-use latchkey::store::Store;
 use latchkey::store::mongo::MongoStore;
 use reqwest::StatusCode;
 use time::OffsetDateTime;
@@ -54,19 +53,23 @@ async fn failed_logins_are_counted_across_instances() {
 }
 
 #[tokio::test]
-async fn a_key_rotated_in_the_store_is_used_and_published_by_every_instance() {
+async fn a_key_rotated_in_the_store_is_published_then_used_by_every_instance_on_time() {
     let Some(db) = Mongo::start() else { return };
-    let fast = [("LATCHKEY_KEY_RELOAD_INTERVAL", "1s")];
+    let fast = [
+        ("LATCHKEY_KEY_RELOAD_INTERVAL", "1s"),
+        ("LATCHKEY_KEY_PUBLISH_AHEAD", "4s"),
+    ];
     let a = spawn_app(&db.url, &fast).await;
     let b = spawn_app(&db.url, &fast).await;
     let before = a.signed_in("mary").await;
     let old_kid = kid_of(&before.access_token);
-    // What `latchkey keys rotate` does, through a store of its own.
+    // `latchkey keys rotate`, through a store of its own.
     let store = MongoStore::open(&db.url).await.unwrap();
-    let key = generate_key(SigningAlg::EdDSA, OffsetDateTime::now_utc()).unwrap();
-    store.add_signing_key(&key).await.unwrap();
-    let new_kid = key.kid.clone();
-    let picked_up = eventually(Duration::from_secs(5), || async {
+    let rotation = rollover::rotate(&store, SigningAlg::EdDSA, Duration::from_secs(4), false)
+        .await
+        .unwrap();
+    let new_kid = rotation.kid.clone();
+    let picked_up = eventually(Duration::from_secs(3), || async {
         let (ka, kb) = (a.published_kids().await, b.published_kids().await);
         [ka, kb]
             .iter()
@@ -75,14 +78,26 @@ async fn a_key_rotated_in_the_store_is_used_and_published_by_every_instance() {
     .await;
     assert!(
         picked_up,
-        "both publish the new key (and still the old one) within 5 s"
+        "both publish the pending key (and still the old one) within 3 s"
     );
-    let signs_with_new = eventually(Duration::from_secs(5), || async {
-        let login = tokens(b.login("mary", PASSWORD).await).await;
-        kid_of(&login.access_token) == new_kid
-    })
-    .await;
-    assert!(signs_with_new, "new tokens carry the new kid");
+    let activates = rotation.activates_at;
+    for app in [&a, &b] {
+        let login = tokens(app.login("mary", PASSWORD).await).await;
+        if OffsetDateTime::now_utc() < activates - time::Duration::milliseconds(200) {
+            assert_eq!(kid_of(&login.access_token), old_kid, "not before its time");
+        }
+    }
+    let wait = activates - OffsetDateTime::now_utc() + time::Duration::milliseconds(100);
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
+    // Both switch at `activates_at`, decided from the key rows they hold.
+    for app in [&a, &b] {
+        let login = tokens(app.login("mary", PASSWORD).await).await;
+        assert_eq!(
+            kid_of(&login.access_token),
+            new_kid,
+            "new tokens carry the new kid"
+        );
+    }
     let after = tokens(b.login("mary", PASSWORD).await).await;
     assert_eq!(
         a.me(&after.access_token).await.status(),

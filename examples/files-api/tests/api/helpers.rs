@@ -62,6 +62,9 @@ pub async fn spawn_stack_with(files_extra: &[(&str, &str)]) -> Stack {
         ("LATCHKEY_COOKIE_SECURE", "false".into()),
         ("LATCHKEY_ACCESS_TOKEN_TTL", "1m".into()),
         ("LATCHKEY_KEY_RELOAD_INTERVAL", "1s".into()),
+        // A short key publication delay: the JWKS max-age is then 1 s, and files-api refreshes
+        // its keys every second.
+        ("LATCHKEY_KEY_PUBLISH_AHEAD", "3s".into()),
     ]);
     let latchkey = latchkey::Server::start(latchkey::Config::from_env_map(&latchkey_env).unwrap())
         .await

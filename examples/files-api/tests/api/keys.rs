@@ -3,17 +3,28 @@
 
 use std::time::Duration;
 
-use latchkey::auth::keys::generate_key;
+use latchkey::auth::keys::rollover;
 use latchkey::config::SigningAlg;
 use latchkey_guard::jsonwebtoken::decode_header;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use crate::helpers::{assert_problem, spawn_stack};
 
 fn kid(token: &str) -> String {
     decode_header(token).unwrap().kid.unwrap()
+}
+
+/// `latchkey keys rotate` (or `--now`), as the CLI does it, on the stack's Latchkey store.
+async fn rotate(
+    stack: &crate::helpers::Stack,
+    now: bool,
+) -> latchkey::auth::keys::rollover::Rotation {
+    let config = latchkey::Config::from_env_map(&stack.latchkey_env).unwrap();
+    let store = latchkey::store::open(&config.database_url).await.unwrap();
+    rollover::rotate(&*store, SigningAlg::EdDSA, config.key_publish_ahead, now)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -24,15 +35,11 @@ async fn after_a_key_rotation_new_tokens_are_accepted_and_old_ones_still_verify(
     // A token of the old key that files-api has not seen yet (so not in its verified cache).
     let old_unseen = stack.login("olive").await;
 
-    // `latchkey keys rotate`, as the CLI does it: a new current key in the store.
-    let config = latchkey::Config::from_env_map(&stack.latchkey_env).unwrap();
-    let store = latchkey::store::open(&config.database_url).await.unwrap();
-    let key = generate_key(SigningAlg::EdDSA, OffsetDateTime::now_utc()).unwrap();
-    store.add_signing_key(&key).await.unwrap();
-    // The running Latchkey picks it up at its next key reload (1 s in these tests).
+    let rotation = rotate(&stack, false).await;
+    // The new key signs after the publication delay (3 s in these tests).
     let mut fresh = stack.login("olive").await;
-    for _ in 0..50 {
-        if kid(&fresh.token) == key.kid {
+    for _ in 0..60 {
+        if kid(&fresh.token) == rotation.kid {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -40,15 +47,15 @@ async fn after_a_key_rotation_new_tokens_are_accepted_and_old_ones_still_verify(
     }
     assert_eq!(
         kid(&fresh.token),
-        key.kid,
+        rotation.kid,
         "Latchkey signs with the rotated key"
     );
-    assert_ne!(kid(&old_unseen.token), key.kid);
+    assert_ne!(kid(&old_unseen.token), rotation.kid);
 
     assert_eq!(
         stack.read_status(&id, &fresh.token).await,
         StatusCode::OK,
-        "new key fetched on demand"
+        "new key known before it signed"
     );
     assert_eq!(
         stack.read_status(&id, &old_unseen.token).await,
@@ -56,6 +63,107 @@ async fn after_a_key_rotation_new_tokens_are_accepted_and_old_ones_still_verify(
         "old key still published"
     );
     assert_eq!(stack.read_status(&id, &owner.token).await, StatusCode::OK);
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_token_verifies_on_the_first_try_through_a_rotation_under_a_stream_of_unknown_kids() {
+    let stack = std::sync::Arc::new(spawn_stack().await);
+    let owner = stack.user("olive").await;
+    let id = stack.create_file(&owner, "a.txt").await;
+    // The attacker: a made-up kid every 100 ms, so files-api's on-demand refetch is always in
+    // its cooldown (10 s) when a real new kid would need it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attacker = {
+        let (stack, stop, id) = (stack.clone(), stop.clone(), id.clone());
+        tokio::spawn(async move {
+            let mut sent = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let bogus = format!(
+                    "{}.e30.c2ln",
+                    base64_json(
+                        &json!({ "alg": "EdDSA", "typ": "at+jwt", "kid": format!("made-up-{sent}") })
+                    )
+                );
+                assert_eq!(
+                    stack.read_status(&id, &bogus).await,
+                    StatusCode::UNAUTHORIZED
+                );
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            sent
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let old_kid = kid(&stack.login("olive").await.token);
+    let rotation = rotate(&stack, false).await;
+    let started = std::time::Instant::now();
+    let (mut old_tokens, mut new_tokens) = (Vec::new(), 0u32);
+    // Every token Latchkey issues, before and after the switch (3 s after the rotation), is
+    // used at files-api at once: each must verify on its first try.
+    while started.elapsed() < Duration::from_secs(6) {
+        let session = stack.login("olive").await;
+        let token_kid = kid(&session.token);
+        assert_eq!(
+            stack.read_status(&id, &session.token).await,
+            StatusCode::OK,
+            "a token of key {token_kid} was refused {:?} after the rotation",
+            started.elapsed()
+        );
+        if token_kid == rotation.kid {
+            new_tokens += 1;
+        } else {
+            assert_eq!(token_kid, old_kid);
+            old_tokens.push(session.token);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = attacker.await.unwrap();
+    eprintln!(
+        "rollover under attack: {sent} made-up kids, {} tokens of the old key and {new_tokens} of \
+         the new one, all verified on the first try",
+        old_tokens.len()
+    );
+    assert!(sent >= 10, "the attack ran ({sent} made-up kids)");
+    assert!(
+        !old_tokens.is_empty() && new_tokens > 0,
+        "the switch happened during the run ({} old, {new_tokens} new)",
+        old_tokens.len()
+    );
+    // The old key stays published: its tokens still verify after the switch.
+    assert_eq!(
+        stack.read_status(&id, old_tokens.last().unwrap()).await,
+        StatusCode::OK
+    );
+    match std::sync::Arc::try_unwrap(stack) {
+        Ok(stack) => stack.shutdown().await,
+        Err(_) => panic!("the stack is still shared"),
+    }
+}
+
+#[tokio::test]
+async fn rotate_now_withdraws_the_old_key_everywhere() {
+    let stack = spawn_stack().await;
+    let owner = stack.user("olive").await;
+    let id = stack.create_file(&owner, "a.txt").await;
+    let old_unseen = stack.login("olive").await;
+    let rotation = rotate(&stack, true).await;
+    assert_eq!(rotation.withdrawn, 1);
+    // Latchkey reloads within 1 s; files-api refreshes on the 1 s max-age.
+    let mut refused = false;
+    for _ in 0..50 {
+        if stack.read_status(&id, &old_unseen.token).await == StatusCode::UNAUTHORIZED {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "a token of the withdrawn key is refused");
+    let fresh = stack.login("olive").await;
+    assert_eq!(kid(&fresh.token), rotation.kid, "the new key signs at once");
+    assert_eq!(stack.read_status(&id, &fresh.token).await, StatusCode::OK);
     stack.shutdown().await;
 }
 

@@ -91,7 +91,9 @@ pub fn key(kid: &str, at: OffsetDateTime) -> SigningKeyRecord {
         alg: "EdDSA".into(),
         private_der: vec![7u8; 48].into(),
         created_at: at,
+        activates_at: at,
         retired_at: None,
+        revoked_at: None,
     }
 }
 

@@ -41,6 +41,63 @@ pub async fn a_new_signing_key_retires_the_current_one(store: &S) {
     assert_eq!(current[0].kid, "k2");
 }
 
+pub async fn a_pending_key_retires_the_current_one_when_it_activates(store: &S) {
+    let now = base();
+    store.add_signing_key(&key("k1", now)).await.unwrap();
+    let mut pending = key("k2", now + Duration::seconds(1));
+    pending.activates_at = now + Duration::minutes(15);
+    store.add_signing_key(&pending).await.unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    let summary: Vec<_> = keys
+        .iter()
+        .map(|k| (k.kid.as_str(), k.activates_at, k.retired_at, k.revoked_at))
+        .collect();
+    let activates = now + Duration::minutes(15);
+    assert_eq!(
+        summary,
+        vec![
+            ("k1", now, Some(activates), None),
+            ("k2", activates, None, None)
+        ],
+        "the current key signs until the pending one activates"
+    );
+}
+
+pub async fn revoking_withdraws_every_other_key_at_once(store: &S) {
+    let now = base();
+    store.add_signing_key(&key("k1", now)).await.unwrap();
+    let mut pending = key("k2", now + Duration::seconds(1));
+    pending.activates_at = now + Duration::minutes(15);
+    store.add_signing_key(&pending).await.unwrap();
+    let at = now + Duration::seconds(2);
+    store.add_signing_key(&key("k3", at)).await.unwrap();
+    assert_eq!(store.revoke_signing_keys("k3", at).await.unwrap(), 2);
+    let mut summary: Vec<_> = store
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.retired_at, k.revoked_at))
+        .collect();
+    summary.sort();
+    assert_eq!(
+        summary,
+        vec![
+            ("k1".to_owned(), Some(at), Some(at)),
+            ("k2".to_owned(), Some(at), Some(at)),
+            ("k3".to_owned(), None, None),
+        ]
+    );
+    assert_eq!(
+        store
+            .revoke_signing_keys("k3", at + Duration::seconds(1))
+            .await
+            .unwrap(),
+        0,
+        "withdrawn once"
+    );
+}
+
 pub async fn a_server_secret_is_stored_once_and_agreed_on(store: &S) {
     let tasks: Vec<_> = (0..8u8)
         .map(|i| {

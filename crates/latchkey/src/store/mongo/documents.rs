@@ -225,18 +225,24 @@ pub(super) fn key_fields(k: &SigningKeyRecord) -> Document {
         "alg": &k.alg,
         "private_der": bin(k.private_der.expose_secret()),
         "created_at": date(k.created_at),
+        "activates_at": date(k.activates_at),
         "retired_at": opt(k.retired_at, date),
+        "revoked_at": opt(k.revoked_at, date),
     }
 }
 
 /// Reads a signing key document.
 pub(super) fn key_from(d: &Document) -> Result<SigningKeyRecord, StoreError> {
+    let created_at = time(d, "created_at")?;
     Ok(SigningKeyRecord {
         kid: text(d, "_id")?,
         alg: text(d, "alg")?,
         private_der: bytes(d, "private_der")?.into(),
-        created_at: time(d, "created_at")?,
+        created_at,
+        // Keys stored before rollover existed signed from their creation.
+        activates_at: opt_time(d, "activates_at")?.unwrap_or(created_at),
         retired_at: opt_time(d, "retired_at")?,
+        revoked_at: opt_time(d, "revoked_at")?,
     })
 }
 

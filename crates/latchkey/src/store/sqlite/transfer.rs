@@ -188,15 +188,19 @@ impl SqliteStore {
 
     pub(super) async fn write_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO signing_keys (kid, alg, private_der, created_at, activates_at, retired_at, revoked_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(kid) DO UPDATE SET alg = excluded.alg, private_der = excluded.private_der,
-               created_at = excluded.created_at, retired_at = excluded.retired_at",
+               created_at = excluded.created_at, activates_at = excluded.activates_at,
+               retired_at = excluded.retired_at, revoked_at = excluded.revoked_at",
         )
         .bind(&key.kid)
         .bind(&key.alg)
         .bind(key.private_der.expose_secret().to_vec())
         .bind(ms(key.created_at))
+        .bind(ms(key.activates_at))
         .bind(key.retired_at.map(ms))
+        .bind(key.revoked_at.map(ms))
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
