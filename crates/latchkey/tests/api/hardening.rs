@@ -308,3 +308,14 @@ async fn the_database_file_is_private_and_a_readable_one_stops_the_start() {
     let resp = app.login("alice", PASSWORD).await;
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_database_path_error_never_prints_a_password_from_the_url() {
+    let url = latchkey::config::DatabaseUrl::new("sqlite:///no-such-dir/admin:S3CRET@host/x.db");
+    let Err(error) = latchkey::store::open(&url).await else {
+        panic!("opened a file in a missing directory");
+    };
+    let message = error.to_string();
+    assert!(!message.contains("S3CRET"), "{message}");
+    assert!(message.contains("host/x.db"), "{message}");
+}

@@ -67,6 +67,14 @@ impl SqliteStore {
 /// owner only (SQLite gives its `-wal` and `-shm` files the same mode), and an existing file
 /// (or journal) that others may read or write stops the start with the fix in the message.
 fn secure_file(path: &std::path::Path) -> Result<(), StoreError> {
+    // A path taken from a URL such as `sqlite://user:secret@…` must not print the secret.
+    let shown = |p: &std::path::Path| {
+        let text = p.display().to_string();
+        match text.rfind('@') {
+            Some(at) => format!("…{}", &text[at..]),
+            None => text,
+        }
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -81,7 +89,7 @@ fn secure_file(path: &std::path::Path) -> Result<(), StoreError> {
             Err(e) => {
                 return Err(StoreError::Unavailable(format!(
                     "creating the database file {}: {e}",
-                    path.display()
+                    shown(path)
                 )));
             }
         }
@@ -100,14 +108,14 @@ fn secure_file(path: &std::path::Path) -> Result<(), StoreError> {
                 return Err(StoreError::Unavailable(format!(
                     "{} has mode {mode:o}: other users could read the signing keys in it; \
                      run `chmod 600 {}` (and the same for its -wal and -shm files)",
-                    file.display(),
-                    file.display()
+                    shown(&file),
+                    shown(&file)
                 )));
             }
         }
     }
     #[cfg(not(unix))]
-    let _ = path;
+    let _ = (path, shown);
     Ok(())
 }
 
