@@ -123,6 +123,8 @@ export function bearerToken(req: IncomingMessage): string | undefined {
 }
 
 const MAX_TOKEN_BYTES = 16 * 1024;
+/** The JOSE algorithms latchkey-guard can parse at all; any other `alg` (`none`) is malformed. */
+const KNOWN_ALGORITHMS = new Set(['HS256', 'HS384', 'HS512', 'ES256', 'ES384', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA']);
 
 /** Creates a verifier for tokens of `issuer` meant for `audience`. */
 export function latchkey(options: LatchkeyOptions): Latchkey {
@@ -225,6 +227,9 @@ export function latchkey(options: LatchkeyOptions): Latchkey {
   async function getKey(header: JWTHeaderParameters, token: FlattenedJWSInput) {
     const set = remote;
     if (set === undefined) throw new LatchkeyError('issuer_unavailable');
+    // A known key used with another algorithm is refused without a refetch.
+    const known = (shared.jwks as JSONWebKeySet | undefined)?.keys.find((k) => k.kid === header.kid);
+    if (known !== undefined && known.alg !== header.alg) throw new errors.JOSEAlgNotAllowed('alg does not match the key');
     const cached = shared.jwks;
     const useCached = cached !== undefined && !set.fresh && now() - lastFetchFailure < cooldown;
     let key;
@@ -266,7 +271,9 @@ export function latchkey(options: LatchkeyOptions): Latchkey {
     } catch {
       throw new LatchkeyError('malformed');
     }
-    if (token.split('.').length !== 3) throw new LatchkeyError('malformed');
+    if (token.split('.').length !== 3 || typeof header.alg !== 'string' || !KNOWN_ALGORITHMS.has(header.alg)) {
+      throw new LatchkeyError('malformed');
+    }
     const typ = typeof header.typ === 'string' ? header.typ.toLowerCase() : '';
     if (typ !== 'at+jwt' && typ !== 'application/at+jwt') throw new LatchkeyError('wrong_type');
     if (typeof header.kid !== 'string') throw new LatchkeyError('unknown_key');

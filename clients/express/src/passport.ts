@@ -38,28 +38,29 @@ const REFUSAL = Symbol.for('latchkey.refusal');
 /** Passport strategy `latchkey`: the request's Bearer token, verified like `auth.required()`. */
 export class LatchkeyStrategy {
   name = 'latchkey';
-  readonly #auth: Latchkey;
-  readonly #verify: VerifyCallback | undefined;
+  // Plain properties, not #private: passport runs authenticate() on Object.create(strategy).
+  private readonly auth: Latchkey;
+  private readonly verifyClaims: VerifyCallback | undefined;
 
   constructor(options: LatchkeyStrategyOptions, verify?: VerifyCallback) {
-    this.#auth = 'latchkey' in options ? options.latchkey : latchkey(options);
-    this.#verify = verify;
+    this.auth = 'latchkey' in options ? options.latchkey : latchkey(options);
+    this.verifyClaims = verify;
   }
 
   authenticate(this: LatchkeyStrategy & PassportActions, req: IncomingMessage): void {
-    const token = this.#auth.bearerToken(req);
+    const token = this.auth.bearerToken(req);
     if (token === undefined) {
       refuse(this, req, new LatchkeyError('missing'));
       return;
     }
-    this.#auth.verify(token).then(
+    this.auth.verify(token).then(
       (claims) => {
         (req as IncomingMessage & { auth?: LatchkeyClaims }).auth = claims;
-        if (this.#verify === undefined) {
+        if (this.verifyClaims === undefined) {
           this.success(claims);
           return;
         }
-        this.#verify(claims, (err, user, info) => {
+        this.verifyClaims(claims, (err, user, info) => {
           if (err !== null && err !== undefined) this.error(err);
           else if (user === false || user === undefined) this.fail('Bearer realm="latchkey", error="invalid_token"', 401);
           else this.success(user, info);
