@@ -13,6 +13,8 @@ mod health;
 #[cfg(test)]
 mod helpers;
 #[cfg(test)]
+mod import;
+#[cfg(test)]
 mod login;
 #[cfg(test)]
 mod logout;
