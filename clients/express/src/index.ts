@@ -149,6 +149,7 @@ export function latchkey(options: LatchkeyOptions): Latchkey {
   let jwksUrl: URL | undefined;
   let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
   let refreshMs = maxAge;
+  let rebuild = false;
   let discovery: Promise<void> | undefined;
   let discoveryFailedAt = -Infinity;
   let lastFetchFailure = -Infinity;
@@ -163,7 +164,7 @@ export function latchkey(options: LatchkeyOptions): Latchkey {
       const wanted = Math.max(1_000, Math.min(maxAge, Number(match[1]) * 1000));
       if (wanted !== refreshMs) {
         refreshMs = wanted;
-        makeRemote();
+        rebuild = true; // at the next key lookup, once this response is in the shared cache
       }
     }
     return response;
@@ -225,6 +226,10 @@ export function latchkey(options: LatchkeyOptions): Latchkey {
   let fallback: { jwks: unknown; keys: ReturnType<typeof createLocalJWKSet> } | undefined;
   // The key for a token: jose's remote set, or the cached keys while the issuer is unreachable.
   async function getKey(header: JWTHeaderParameters, token: FlattenedJWSInput) {
+    if (rebuild) {
+      rebuild = false;
+      makeRemote();
+    }
     const set = remote;
     if (set === undefined) throw new LatchkeyError('issuer_unavailable');
     // A known key used with another algorithm is refused without a refetch.

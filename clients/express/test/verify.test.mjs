@@ -207,3 +207,37 @@ for (const alg of ['EdDSA', 'ES256', 'RS256']) {
     });
   });
 }
+
+test('keys are refetched when the JWKS Cache-Control max-age runs out, even within the unknown-kid cooldown', async () => {
+  const server = await startLatchkey();
+  try {
+    await server.register('kim');
+    const first = (await server.login('kim')).access_token;
+    let jwksFetches = 0;
+    const maxAgeOne = async (url, init) => {
+      const r = await fetch(url, init);
+      if (!String(url).endsWith('/jwks.json')) return r;
+      jwksFetches += 1;
+      const headers = new Headers(r.headers);
+      headers.set('cache-control', 'public, max-age=1');
+      return new Response(await r.arrayBuffer(), { status: r.status, headers });
+    };
+    const auth = latchkey({ issuer: server.issuer, audience: server.issuer, fetch: maxAgeOne, cooldown: 600_000 });
+    await auth.verify(first);
+    await auth.verify((await server.login('kim')).access_token);
+    assert.equal(jwksFetches, 1, 'adopting the max-age costs no extra fetch');
+    const help = server.cli(['keys', 'rotate', '--help']);
+    assert.equal(server.cli(/--now\b/.test(help.stdout) ? ['keys', 'rotate', '--now'] : ['keys', 'rotate']).status, 0);
+    let token = first;
+    const deadline = Date.now() + 30_000;
+    while (jwtHeader(token).kid === jwtHeader(first).kid && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      token = (await server.login('kim')).access_token;
+    }
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal((await auth.verify(token)).sub, jwtPayload(token).sub);
+    assert.equal(jwksFetches, 2, 'one refetch, because max-age ran out (the cooldown forbids unknown-kid refetches)');
+  } finally {
+    await server.stop();
+  }
+});
