@@ -9,6 +9,7 @@
 # BENCH_ROUNDS times `wrk -t1 -c32 -d${BENCH_DURATION}s` on /unprotected and /protected, both
 # with the Authorization header. Target: protected >= 0.9 x unprotected (verified tokens are
 # cached by the SHA-256 of their text until they expire, so the signature is checked once).
+# Then prints the cost of one verify() call, cached and uncached (examples/express-api/bench-verify.mjs).
 #
 # Knobs: BENCH_DURATION (default 10), BENCH_ROUNDS (default 2), LATCHKEY_BIN.
 set -euo pipefail
@@ -79,6 +80,9 @@ for i in $(seq 1 "$ROUNDS"); do
     U+=("$(run /unprotected)"); log "round $i unprotected ${U[-1]} req/s"
     P+=("$(run /protected)"); log "round $i protected   ${P[-1]} req/s"
 done
+TOKEN2=$(curl -fsS -H 'content-type: application/json' --data "$BODY" "$LK/auth/login" |
+    sed -nE 's/.*"access_token" *: *"([^"]+)".*/\1/p')
+(cd "$ROOT/examples/express-api" && BENCH_ISSUER=$LK BENCH_TOKEN=$TOKEN BENCH_TOKEN2=$TOKEN2 node bench-verify.mjs)
 awk -v u="${U[*]}" -v p="${P[*]}" 'BEGIN {
     n = split(u, a, " "); split(p, b, " "); su = 0; sp = 0
     for (i = 1; i <= n; i++) { su += a[i]; sp += b[i] }
