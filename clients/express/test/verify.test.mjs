@@ -241,3 +241,23 @@ test('keys are refetched when the JWKS Cache-Control max-age runs out, even with
     await server.stop();
   }
 });
+
+test('while Latchkey is unreachable the cached keys stay in use', async () => {
+  const server = await startLatchkey();
+  let stopped = false;
+  try {
+    await server.register('lou');
+    const [a, b] = [(await server.login('lou')).access_token, (await server.login('lou')).access_token];
+    const auth = latchkey({ issuer: server.issuer, audience: server.issuer, maxAge: 1000 });
+    await auth.verify(a);
+    await server.stop();
+    stopped = true;
+    await new Promise((r) => setTimeout(r, 1100)); // the keys are now stale
+    assert.equal((await auth.verify(b)).sub, jwtPayload(b).sub, 'a new token verifies with the cached keys');
+    const other = await generateKeyPair('EdDSA');
+    const forged = await new SignJWT(jwtPayload(b)).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: 'nope' }).sign(other.privateKey);
+    await assert.rejects(auth.verify(forged), { reason: 'unknown_key' });
+  } finally {
+    if (!stopped) await server.stop();
+  }
+});
