@@ -130,6 +130,7 @@ pub async fn import_users(
             Ok(t) => t.trim(),
             Err(_) => {
                 report.failed += 1;
+                progress.clear();
                 writeln!(errors, "line {number}: not UTF-8")?;
                 continue;
             }
@@ -143,17 +144,19 @@ pub async fn import_users(
             Ok(Outcome::Skipped(name)) => {
                 report.skipped += 1;
                 if report.skipped <= MAX_SKIP_NOTICES {
+                    progress.clear();
                     writeln!(errors, "line {number}: user `{name}` exists, skipped")?;
                 }
             }
             Err(why) => {
                 report.failed += 1;
+                progress.clear();
                 writeln!(errors, "line {number}: {why}")?;
             }
         }
         progress.tick(&report, read);
     }
-    progress.finish(&report);
+    progress.clear();
     if report.skipped > MAX_SKIP_NOTICES {
         writeln!(
             errors,
@@ -352,7 +355,8 @@ impl Progress {
         eprint!("\r{bar}{done} users read, {} failed", report.failed);
     }
 
-    fn finish(&self, _report: &ImportReport) {
+    /// Erases the bar, before a message or at the end.
+    fn clear(&self) {
         if self.on {
             eprint!("\r\x1b[2K");
         }
