@@ -13,6 +13,7 @@ USERS=${BENCH_USERS:-100000}
 LATCHKEY=${LATCHKEY_BIN:-$ROOT/target/release/latchkey}
 [[ -x $LATCHKEY ]] || LATCHKEY=$ROOT/target/debug/latchkey
 [[ -x $LATCHKEY ]] || { echo "no latchkey binary (cargo build --release -p latchkey)" >&2; exit 1; }
+LATCHKEY=$(realpath "$LATCHKEY")
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/import-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -32,7 +33,8 @@ run() {
     local start end out
     start=$(date +%s.%N)
     out=$(cd "$WORK" && LATCHKEY_DATABASE_URL="sqlite://$WORK/latchkey.db" LATCHKEY_LOG=warn \
-        "$LATCHKEY" user import "$WORK/users.jsonl" 2>/dev/null) || true
+        "$LATCHKEY" user import "$WORK/users.jsonl" 2>"$WORK/errors.txt") || true
+    [[ -n $out ]] || { echo "import failed: $(tail -3 "$WORK/errors.txt")" >&2; exit 1; }
     end=$(date +%s.%N)
     awk -v s="$start" -v e="$end" -v n="$USERS" -v label="$1" -v out="$out" \
         'BEGIN { printf "%s: %s -> %.0f users/s (%.1f s)\n", label, out, n / (e - s), e - s }'
