@@ -64,6 +64,9 @@ else
     --locked --no-fail-fast -- --exact "${skips[@]}"
 fi
 
+echo "== Express: @latchkey/express and examples/express-api (node tests against target/debug/latchkey)"
+bash scripts/test-express.sh
+
 echo "== browser client and demo app (node --test, playwright-core + Debian chromium)"
 bash scripts/test-browser.sh
 

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `user create`, `keys list`, `keys rotate`, `store copy`.
+//! The command line: `serve`, `user create`, `user import`, `keys list`, `keys rotate`, `store copy`.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -84,6 +84,16 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Import users from JSON Lines (`-` for stdin), one
+    /// `{"username", "email"?, "roles"?, "created_at"?, "password_hash"? | "passport_local_mongoose"?}`
+    /// per line. Exit code 0: all went in; 2: some existed and were skipped; 1: a line failed.
+    Import {
+        /// The file, or `-` for standard input.
+        file: String,
+        /// Overwrite existing users with the fields the line gives (default: skip them).
+        #[arg(long)]
+        update: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +149,9 @@ impl Cli {
                     user.roles.join(", ")
                 );
                 Ok(())
+            }
+            Command::User(UserCommand::Import { file, update }) => {
+                import_users(&config, &file, update).await
             }
             Command::Keys(KeysCommand::List) => list_keys(&config).await,
             Command::Store(StoreCommand::Copy {
@@ -245,6 +258,35 @@ async fn copy_store(from: &DatabaseUrl, to: &DatabaseUrl, force: bool) -> anyhow
         t.users, t.identities, t.families, t.sessions, t.signing_keys, t.server_secrets
     );
     Ok(())
+}
+
+async fn import_users(config: &Config, file: &str, update: bool) -> anyhow::Result<()> {
+    let store = store::open(&config.database_url).await?;
+    let started = std::time::Instant::now();
+    let mut errors = std::io::stderr().lock();
+    let report = if file == "-" {
+        let input = std::io::stdin().lock();
+        crate::auth::import::import_users(&*store, input, update, None, &mut errors).await?
+    } else {
+        let opened = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
+        let size = opened.metadata().map(|m| m.len()).ok();
+        let input = std::io::BufReader::with_capacity(1 << 16, opened);
+        crate::auth::import::import_users(&*store, input, update, size, &mut errors).await?
+    };
+    drop(errors);
+    let r = report;
+    println!(
+        "{} created, {} updated, {} skipped (existing), {} failed in {:.1} s",
+        r.created,
+        r.updated,
+        r.skipped,
+        r.failed,
+        started.elapsed().as_secs_f64()
+    );
+    match r.exit_code() {
+        0 => Ok(()),
+        code => std::process::exit(code),
+    }
 }
 
 async fn service(config: Config) -> anyhow::Result<AuthService> {

@@ -4,7 +4,9 @@
 
 pub mod admin;
 mod error;
+pub mod import;
 pub mod keys;
+pub mod legacy_hash;
 pub mod oidc;
 pub mod password;
 mod reauth;

@@ -273,6 +273,15 @@ impl PasswordHasherPool {
                     None => hash_with(&params, DUMMY_PASSWORD).unwrap_or_default(),
                 },
             };
+            // Imported bcrypt / PBKDF2 hashes: verified as they are, upgraded at this login.
+            let legacy =
+                super::legacy_hash::verify_legacy(password.expose_secret().as_bytes(), &hash);
+            if let Some(matches) = legacy {
+                return Verified {
+                    matches: matches && real,
+                    needs_rehash: true,
+                };
+            }
             let Ok(parsed) = PasswordHash::new(&hash) else {
                 return Verified {
                     matches: false,

@@ -15,6 +15,8 @@ mod health;
 #[cfg(test)]
 mod helpers;
 #[cfg(test)]
+mod import;
+#[cfg(test)]
 mod keys;
 #[cfg(test)]
 mod login;
