@@ -198,6 +198,10 @@ impl AuthService {
             &username.display,
         )?;
         if let Some(client) = client {
+            // A full queue refuses at once, before the throttle counters are written.
+            if !self.passwords.has_room(password::Priority::Registration) {
+                return Err(AuthError::Overloaded { retry_after: 1 });
+            }
             self.take_rate("register", self.config.limits.register, client)
                 .await?;
         }

@@ -217,6 +217,23 @@ impl PasswordHasherPool {
         )
     }
 
+    /// Whether a job of `priority` would find a place now: a cheap check before work that
+    /// only makes sense if the hash will run (a flood is then refused without touching the
+    /// store). The place is not reserved; [`PasswordHasherPool::hash`] checks again.
+    #[must_use]
+    pub fn has_room(&self, priority: Priority) -> bool {
+        let queues = self.shared.queues.lock();
+        match priority {
+            Priority::Login => {
+                queues.login.len() < self.shared.login_capacity.load(Ordering::Relaxed)
+            }
+            Priority::Registration => {
+                queues.registration.len()
+                    < self.shared.registration_capacity.load(Ordering::Relaxed)
+            }
+        }
+    }
+
     fn submit(&self, priority: Priority, job: Job) -> Result<(), AuthError> {
         let mut queues = self.shared.queues.lock();
         let (queue, capacity) = match priority {
