@@ -179,6 +179,12 @@ impl AuthService {
         input: Registration,
         client: Option<&ClientInfo>,
     ) -> Result<UserRecord, AuthError> {
+        // A full queue refuses at once: before the password is scored (zxcvbn costs about a
+        // millisecond) and before any throttle counter is written, so a flood is cheap to turn
+        // away.
+        if client.is_some() && !self.passwords.has_room(password::Priority::Registration) {
+            return Err(AuthError::Overloaded { retry_after: 1 });
+        }
         let username = normalize_username(&input.username)?;
         let email = match input
             .email
@@ -198,10 +204,6 @@ impl AuthService {
             &username.display,
         )?;
         if let Some(client) = client {
-            // A full queue refuses at once, before the throttle counters are written.
-            if !self.passwords.has_room(password::Priority::Registration) {
-                return Err(AuthError::Overloaded { retry_after: 1 });
-            }
             self.take_rate("register", self.config.limits.register, client)
                 .await?;
         }
