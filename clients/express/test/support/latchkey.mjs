@@ -34,6 +34,8 @@ function envFor(dir, port, extra) {
     LATCHKEY_ARGON2_MEMORY_KIB: '1024',
     LATCHKEY_ARGON2_ITERATIONS: '1',
     LATCHKEY_KEY_RELOAD_INTERVAL: '1s',
+    // A rotated key is published this long before it signs (Latchkey's rollover); short here.
+    LATCHKEY_KEY_PUBLISH_AHEAD: '2s',
     LATCHKEY_LOG: 'warn',
     ...extra,
   };
