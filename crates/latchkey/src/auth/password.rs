@@ -634,6 +634,25 @@ mod tests {
         );
     }
 
+    /// Runs a job of `priority` that keeps its worker busy until the sender is used.
+    fn hold_a_worker(
+        pool: &Arc<PasswordHasherPool>,
+        priority: Priority,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), AuthError>>,
+    ) {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let pool = pool.clone();
+        let held = tokio::spawn(async move {
+            pool.run(priority, move || {
+                let _ = wait.recv();
+            })
+            .await
+        });
+        (release, held)
+    }
+
     fn small_pool(threads: usize) -> PasswordHasherPool {
         PasswordHasherPool::new(
             Argon2Settings {
@@ -650,14 +669,7 @@ mod tests {
     async fn a_job_whose_caller_has_gone_is_never_hashed() {
         let pool = Arc::new(small_pool(1));
         // Keep the only worker busy until released.
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let p = pool.clone();
-        let blocker = tokio::spawn(async move {
-            p.run(Priority::Login, move || {
-                let _ = wait.recv();
-            })
-            .await
-        });
+        let (release, blocker) = hold_a_worker(&pool, Priority::Login);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = ran.clone();
@@ -675,14 +687,7 @@ mod tests {
     async fn a_full_queue_answers_overloaded_at_once_and_logins_have_their_own_places() {
         let pool = Arc::new(small_pool(1));
         pool.set_queue_capacity(4); // 4 logins, 1 registration may wait
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let p = pool.clone();
-        let blocker = tokio::spawn(async move {
-            p.run(Priority::Login, move || {
-                let _ = wait.recv();
-            })
-            .await
-        });
+        let (release, blocker) = hold_a_worker(&pool, Priority::Login);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let p = pool.clone();
         let queued_registration =
@@ -712,14 +717,7 @@ mod tests {
     #[tokio::test]
     async fn registrations_never_take_every_thread_from_logins() {
         let pool = Arc::new(small_pool(2));
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let p = pool.clone();
-        let first = tokio::spawn(async move {
-            p.run(Priority::Registration, move || {
-                let _ = wait.recv();
-            })
-            .await
-        });
+        let (release, first) = hold_a_worker(&pool, Priority::Registration);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = started.clone();

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{AuthError, AuthService, now, seconds_until, to_time};
+use super::{AuthError, AuthService, now, to_time};
 use crate::store::UserRecord;
 
 impl AuthService {
@@ -23,17 +23,13 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         let throttle_key = format!("password:{}", user.id);
         let throttle = self.config.throttle;
-        let started = now();
-        let count = self
-            .store
-            .throttle_hit(&throttle_key, started, to_time(throttle.window))
-            .await?;
-        if count.failures > throttle.max_failures_per_account {
-            tracing::warn!(user.id = %user.id, "password check throttled");
-            return Err(AuthError::TooManyAttempts {
-                retry_after: seconds_until(count.window_ends_at, started).max(1),
-            });
-        }
+        self.take(
+            &throttle_key,
+            throttle.max_failures_per_account,
+            throttle.window,
+            now(),
+        )
+        .await?;
         let verified = self
             .passwords
             .verify(password, user.password_hash.clone())

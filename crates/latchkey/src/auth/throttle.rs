@@ -55,7 +55,10 @@ pub(super) struct Attempt {
 
 impl AuthService {
     /// Counts one attempt for `key`; refused once the window holds more than `max`.
-    async fn take(
+    ///
+    /// # Errors
+    /// [`AuthError::TooManyAttempts`] over `max`, or a store failure.
+    pub(super) async fn take(
         &self,
         key: &str,
         max: u32,

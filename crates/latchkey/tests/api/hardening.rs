@@ -205,27 +205,21 @@ async fn usernames_with_invisible_characters_are_refused() {
 async fn logout_answers_are_not_cached_and_clear_the_site_cookies() {
     let app = spawn_app().await;
     app.signed_in("alice").await;
-    let resp = app.logout().await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        header(resp.headers(), "cache-control").as_deref(),
-        Some("no-store")
-    );
-    assert_eq!(
-        header(resp.headers(), "clear-site-data").as_deref(),
-        Some("\"cookies\"")
-    );
+    let token_logout = app.logout().await;
     let session = app.session_log_in("alice").await;
-    let resp = app.session_logout(&session).await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        header(resp.headers(), "cache-control").as_deref(),
-        Some("no-store")
-    );
-    assert_eq!(
-        header(resp.headers(), "clear-site-data").as_deref(),
-        Some("\"cookies\"")
-    );
+    let session_logout = app.session_logout(&session).await;
+    for resp in [token_logout, session_logout] {
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+        let headers = resp.headers();
+        assert_eq!(
+            header(headers, "cache-control").as_deref(),
+            Some("no-store")
+        );
+        assert_eq!(
+            header(headers, "clear-site-data").as_deref(),
+            Some("\"cookies\"")
+        );
+    }
 }
 
 #[tokio::test]
