@@ -44,6 +44,7 @@
 //! instead; any other source of keys can implement [`KeySource`].
 
 mod cache;
+mod clock;
 mod csrf;
 mod extract;
 mod headers;
@@ -55,6 +56,7 @@ mod source;
 mod verify;
 
 pub use cache::TtlCache;
+pub use clock::{Clock, SharedClock, SystemClock, TestClock};
 pub use csrf::{CrossSiteCheck, CrossSiteRejected};
 pub use extract::{Authenticated, BearerRejection};
 pub use headers::{SecurityHeaders, security_headers};
