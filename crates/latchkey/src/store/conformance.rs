@@ -1,13 +1,18 @@
 //! One conformance suite for every [`Store`] backend: `store_suite!(name, make_store)` expands
 //! to one test per behaviour (the async functions of the area modules below), run against the
 //! store `make_store` opens (a future of `Option<TestStore>`, `None` to skip when the backend's
-//! server is not installed).
+//! server is not installed). A new backend adds one line at the end, `store_suite!(name,
+//! make_name())`, and its `make_name` next to [`make_sqlite`] and [`make_mongo`].
+//!
+//! The rules written once in `store/` for every backend are tested once, outside the macro:
+//! the refresh-reuse decision in `reuse`.
 
 mod copying;
 mod fixtures;
 mod keys;
 mod oauth;
 mod refresh;
+mod reuse;
 mod security;
 mod sessions;
 mod users;
@@ -26,12 +31,19 @@ mod cases {
 use std::sync::Arc;
 
 use super::Store;
+#[cfg(feature = "mongodb")]
 use super::mongo::MongoStore;
+use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
 
+#[cfg(feature = "mongodb")]
 #[path = "../../tests/support/secantus.rs"]
 mod secantus;
 
+#[path = "../../tests/support/postgres.rs"]
+mod pg;
+
+#[cfg(feature = "mongodb")]
 pub use secantus::Secantus;
 
 /// A store under test and what must live as long as it (a temporary directory).
@@ -53,6 +65,7 @@ pub async fn make_sqlite() -> Option<TestStore> {
 }
 
 /// A fresh database on this process's SecantusDB server; `None` when it is not installed.
+#[cfg(feature = "mongodb")]
 pub async fn make_mongo() -> Option<TestStore> {
     let url = {
         let server = Secantus::shared()?.lock().expect("server lock");
@@ -63,6 +76,34 @@ pub async fn make_mongo() -> Option<TestStore> {
         store: Arc::new(store),
         _keep: None,
     })
+}
+
+/// A fresh database on the test PostgreSQL server (`LATCHKEY_TEST_POSTGRES_URL`); `None` when
+/// there is none.
+pub async fn make_postgres() -> Option<TestStore> {
+    let url = pg::fresh_database()?;
+    let store = PostgresStore::open(&url).await.expect("PostgreSQL opens");
+    Some(TestStore {
+        store: Arc::new(store),
+        _keep: None,
+    })
+}
+
+/// No MongoDB store in a build without the `mongodb` feature.
+#[cfg(not(feature = "mongodb"))]
+pub async fn make_mongo() -> Option<TestStore> {
+    None
+}
+
+/// Without the `mongodb` feature a MongoDB URL is refused with a message naming the feature.
+#[cfg(not(feature = "mongodb"))]
+#[tokio::test]
+async fn a_mongodb_url_without_the_feature_names_the_feature() {
+    let url = crate::config::DatabaseUrl::new("mongodb://127.0.0.1:27017/latchkey");
+    let Err(e) = super::open(&url).await else {
+        panic!("a MongoDB store opened without the feature")
+    };
+    assert!(e.to_string().contains("`mongodb` cargo feature"), "{e}");
 }
 
 /// Expands to one `#[tokio::test]` per case, against the store made by `$make`.
@@ -126,4 +167,6 @@ macro_rules! store_suite {
 }
 
 store_suite!(sqlite, make_sqlite());
+#[cfg(feature = "mongodb")]
 store_suite!(mongodb, make_mongo());
+store_suite!(postgres, make_postgres());

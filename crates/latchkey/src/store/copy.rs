@@ -58,15 +58,20 @@ async fn copy_identity(to: &dyn Store, identity: &IdentityRecord) -> Result<(), 
     }
 }
 
-/// Copies `from` into `to`. The target must be empty unless `force`, in which case records
-/// with the same ids are overwritten and others kept.
+/// Copies `from` into `to`: what is live at `now` (the caller's clock; stores never read one).
+/// The target must be empty unless `force`, in which case records with the same ids are
+/// overwritten and others kept.
 ///
 /// # Errors
 /// [`CopyError::TargetNotEmpty`], a store failure (a username taken by another user in a
 /// forced target is [`StoreError::Conflict`]), or [`CopyError::Mismatch`] when the target's
 /// counts afterwards do not account for what was copied.
-pub async fn copy(from: &dyn Store, to: &dyn Store, force: bool) -> Result<CopyReport, CopyError> {
-    let now = OffsetDateTime::now_utc();
+pub async fn copy(
+    from: &dyn Store,
+    to: &dyn Store,
+    force: bool,
+    now: OffsetDateTime,
+) -> Result<CopyReport, CopyError> {
     let before = to.counts(now).await?;
     if !before.is_empty() && !force {
         return Err(CopyError::TargetNotEmpty(before));

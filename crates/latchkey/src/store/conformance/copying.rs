@@ -52,7 +52,10 @@ pub async fn imported_records_read_back_as_given(store: &S) {
         created_at: now,
     };
     store.import_server_secret(&secret).await.unwrap();
-    assert_eq!(store.server_secret("s", &[0]).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(
+        store.server_secret("s", &[0], now).await.unwrap(),
+        vec![1, 2, 3]
+    );
     let listed = store.server_secrets().await.unwrap();
     assert_eq!((listed[0].name.as_str(), listed[0].created_at), ("s", now));
     let mut s = session(u.id, 5, now);
@@ -76,7 +79,7 @@ pub async fn imported_records_read_back_as_given(store: &S) {
 }
 
 pub async fn copying_moves_everything_and_refuses_a_full_target(store: &S) {
-    let now = base() - Duration::days(1); // copy() decides liveness by the real clock
+    let now = base() - Duration::days(1); // copy() is asked what is live at this time
     for i in 0..3 {
         let f = saved_family(store, now).await;
         store
@@ -105,13 +108,16 @@ pub async fn copying_moves_everything_and_refuses_a_full_target(store: &S) {
         .add_signing_key(&key("k2", now + Duration::seconds(1)))
         .await
         .unwrap();
-    let secret = store.server_secret("refresh", &[3; 32]).await.unwrap();
+    let secret = store
+        .server_secret("refresh", &[3; 32], base())
+        .await
+        .unwrap();
     // Across backends when MongoDB is there: to MongoDB, then back to SQLite.
     let middle = match make_mongo().await {
         Some(m) => m,
         None => make_sqlite().await.unwrap(),
     };
-    let report = copy(&**store, &*middle.store, false).await.unwrap();
+    let report = copy(&**store, &*middle.store, false, now).await.unwrap();
     assert_eq!(
         (report.copied.users, report.copied.families),
         (4, 3),
@@ -124,7 +130,9 @@ pub async fn copying_moves_everything_and_refuses_a_full_target(store: &S) {
         (2, 1)
     );
     let last = make_sqlite().await.unwrap();
-    copy(&*middle.store, &*last.store, false).await.unwrap();
+    copy(&*middle.store, &*last.store, false, now)
+        .await
+        .unwrap();
     let (from, to) = (store, &last.store);
     assert_eq!(
         from.list_users(None, 10).await.unwrap(),
@@ -151,12 +159,15 @@ pub async fn copying_moves_everything_and_refuses_a_full_target(store: &S) {
         kids(from.signing_keys().await.unwrap()),
         kids(to.signing_keys().await.unwrap())
     );
-    assert_eq!(to.server_secret("refresh", &[4; 32]).await.unwrap(), secret);
-    let refused = copy(&**store, &*last.store, false).await;
+    assert_eq!(
+        to.server_secret("refresh", &[4; 32], base()).await.unwrap(),
+        secret
+    );
+    let refused = copy(&**store, &*last.store, false, now).await;
     assert!(
         matches!(refused, Err(CopyError::TargetNotEmpty(_))),
         "{refused:?}"
     );
-    let forced = copy(&**store, &*last.store, true).await.unwrap();
+    let forced = copy(&**store, &*last.store, true, now).await.unwrap();
     assert_eq!(forced.target.users, 4, "overwritten, not duplicated");
 }

@@ -102,7 +102,12 @@ pub async fn a_server_secret_is_stored_once_and_agreed_on(store: &S) {
     let tasks: Vec<_> = (0..8u8)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move { store.server_secret("refresh", &[i; 32]).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .server_secret("refresh", &[i; 32], base())
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut seen = HashSet::new();
@@ -111,13 +116,26 @@ pub async fn a_server_secret_is_stored_once_and_agreed_on(store: &S) {
     }
     assert_eq!(seen.len(), 1, "concurrent first starts agree");
     let value = seen.into_iter().next().unwrap();
+    let later = base() + Duration::minutes(1);
     assert_eq!(
-        store.server_secret("refresh", &[99; 32]).await.unwrap(),
+        store
+            .server_secret("refresh", &[99; 32], base())
+            .await
+            .unwrap(),
         value
     );
     assert_eq!(
-        store.server_secret("other", &[5; 3]).await.unwrap(),
+        store.server_secret("other", &[5; 3], later).await.unwrap(),
         vec![5; 3]
+    );
+    let other = store.server_secrets().await.unwrap();
+    assert_eq!(
+        other
+            .iter()
+            .find(|s| s.name == "other")
+            .map(|s| s.created_at),
+        Some(later),
+        "created at the time given"
     );
 }
 

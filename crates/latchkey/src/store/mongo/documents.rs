@@ -5,12 +5,13 @@
 
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::store::{
-    FamilyRecord, SecretRecord, SigningKeyRecord, StoreError, ThrottleCount, TokenHash, UserRecord,
+    FamilyRecord, IdentityRecord, OAuthStateRecord, SecretRecord, SessionRecord, SigningKeyRecord,
+    StoreError, ThrottleCount, TokenHash, UserRecord,
 };
 
 fn corrupt(what: &str, field: &str) -> StoreError {
@@ -79,7 +80,7 @@ fn opt_time(d: &Document, field: &str) -> Result<Option<OffsetDateTime>, StoreEr
     }
 }
 
-fn count(d: &Document, field: &str) -> Result<u64, StoreError> {
+pub(super) fn count(d: &Document, field: &str) -> Result<u64, StoreError> {
     let value = match present(d, field) {
         Some(Bson::Int32(v)) => i64::from(*v),
         Some(Bson::Int64(v)) => *v,
@@ -266,6 +267,114 @@ pub(super) fn throttle_from(d: &Document) -> Result<ThrottleCount, StoreError> {
         failures: u32::try_from(count(d, "failures")?).unwrap_or(u32::MAX),
         window_ends_at: time(d, "window_ends_at")?,
     })
+}
+
+/// A session's fields, `_id` apart. The application's data is kept as JSON text, so any JSON
+/// object round-trips exactly, whatever its keys or numbers.
+pub(super) fn session_fields(s: &SessionRecord) -> Document {
+    doc! {
+        "token_hash": bin(&s.token_hash.0),
+        "user_id": s.user_id.to_string(),
+        "data": s.data.to_string(),
+        "csrf_token": &s.csrf_token,
+        "created_at": date(s.created_at),
+        "last_used_at": date(s.last_used_at),
+        "idle_expires_at": date(s.idle_expires_at),
+        "absolute_expires_at": date(s.absolute_expires_at),
+        "user_agent": opt(s.user_agent.as_deref(), |s| Bson::String(s.to_owned())),
+        "ip": opt(s.ip.as_deref(), |s| Bson::String(s.to_owned())),
+    }
+}
+
+/// Reads a session document.
+pub(super) fn session_from(d: &Document) -> Result<SessionRecord, StoreError> {
+    let data = match opt_text(d, "data")? {
+        Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("JSON", "data"))?,
+        None => serde_json::json!({}),
+    };
+    Ok(SessionRecord {
+        id: uuid(d, "_id")?,
+        token_hash: hash(&bytes(d, "token_hash")?, "token_hash")?,
+        user_id: uuid(d, "user_id")?,
+        data,
+        csrf_token: text(d, "csrf_token")?,
+        created_at: time(d, "created_at")?,
+        last_used_at: time(d, "last_used_at")?,
+        idle_expires_at: time(d, "idle_expires_at")?,
+        absolute_expires_at: time(d, "absolute_expires_at")?,
+        user_agent: opt_text(d, "user_agent")?,
+        ip: opt_text(d, "ip")?,
+    })
+}
+
+/// A whole pending OAuth sign-in document, keyed by the hash of its `state`.
+pub(super) fn state_doc(s: &OAuthStateRecord) -> Document {
+    doc! {
+        "_id": bin(&s.state_hash.0),
+        "provider": &s.provider,
+        "binding_hash": bin(&s.binding_hash.0),
+        "nonce": &s.nonce,
+        "pkce_verifier": s.pkce_verifier.expose_secret(),
+        "redirect_to": &s.redirect_to,
+        "link_user_id": opt(s.link_user_id, |u| Bson::String(u.to_string())),
+        "created_at": date(s.created_at),
+        "expires_at": date(s.expires_at),
+    }
+}
+
+/// Reads a pending OAuth sign-in document.
+pub(super) fn state_from(d: &Document) -> Result<OAuthStateRecord, StoreError> {
+    let link_user_id = opt_text(d, "link_user_id")?
+        .map(|u| Uuid::parse_str(&u).map_err(|_| corrupt("UUID", "link_user_id")))
+        .transpose()?;
+    Ok(OAuthStateRecord {
+        state_hash: hash(&bytes(d, "_id")?, "_id")?,
+        provider: text(d, "provider")?,
+        binding_hash: hash(&bytes(d, "binding_hash")?, "binding_hash")?,
+        nonce: text(d, "nonce")?,
+        pkce_verifier: SecretString::from(text(d, "pkce_verifier")?),
+        redirect_to: text(d, "redirect_to")?,
+        link_user_id,
+        created_at: time(d, "created_at")?,
+        expires_at: time(d, "expires_at")?,
+    })
+}
+
+/// An identity as an element of its user's `identities` array.
+pub(super) fn identity_element(i: &IdentityRecord) -> Document {
+    doc! {
+        "provider": &i.provider,
+        "subject": &i.subject,
+        "email": opt(i.email.as_deref(), |s| Bson::String(s.to_owned())),
+        "created_at": date(i.created_at),
+    }
+}
+
+/// The identities of a user document, oldest first (ties by provider).
+pub(super) fn identities_of(user: &Document) -> Result<Vec<IdentityRecord>, StoreError> {
+    let user_id = uuid(user, "_id")?;
+    let items = match present(user, "identities") {
+        None => return Ok(Vec::new()),
+        Some(Bson::Array(items)) => items,
+        Some(_) => return Err(corrupt("array", "identities")),
+    };
+    let mut identities = items
+        .iter()
+        .map(|item| {
+            let Bson::Document(d) = item else {
+                return Err(corrupt("document", "identities"));
+            };
+            Ok(IdentityRecord {
+                provider: text(d, "provider")?,
+                subject: text(d, "subject")?,
+                user_id,
+                email: opt_text(d, "email")?,
+                created_at: time(d, "created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    identities.sort_by(|a, b| (a.created_at, &a.provider).cmp(&(b.created_at, &b.provider)));
+    Ok(identities)
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use mongodb::Cursor;
 use mongodb::bson::Document;
 use mongodb::error::{
     Error as MongoError, ErrorKind, RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR,
     WriteFailure,
 };
+use mongodb::options::{ReturnDocument, UpdateModifications};
+use mongodb::{Collection, Cursor};
 
 use crate::store::StoreError;
 
@@ -81,5 +82,35 @@ fn map_err(error: MongoError) -> StoreError {
         StoreError::Unavailable(error.to_string())
     } else {
         StoreError::Corrupt(error.to_string())
+    }
+}
+
+/// An upsert returning the document after it, which may race another one inserting the same
+/// `_id`: the loser's duplicate-key error means the document exists now, so the operation is
+/// simply tried again.
+pub(super) async fn upsert_returning(
+    collection: &Collection<Document>,
+    filter: Document,
+    update: impl Into<UpdateModifications> + Clone,
+) -> Result<Document, StoreError> {
+    let mut attempts = 0;
+    loop {
+        let result = run(collection
+            .find_one_and_update(filter.clone(), update.clone())
+            .upsert(true)
+            .return_document(ReturnDocument::After))
+        .await;
+        match result {
+            Ok(Some(document)) => return Ok(document),
+            // MongoDB always returns an upserted document. SecantusDB answers some racing
+            // upserts with none although it applied them: read it back, never apply twice.
+            Ok(None) => {
+                return run(collection.find_one(filter))
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("an upserted document is missing".into()));
+            }
+            Err(StoreError::Conflict) if attempts < 3 => attempts += 1,
+            Err(e) => return Err(e),
+        }
     }
 }

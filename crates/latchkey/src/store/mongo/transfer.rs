@@ -1,7 +1,8 @@
 //! Bulk reads and verbatim writes of the MongoDB backend, for `latchkey store copy`. Writes
 //! are `$set` upserts, so fields this version does not know survive an overwrite.
 
-use mongodb::bson::{Document, doc};
+use async_trait::async_trait;
+use mongodb::bson::{Bson, Document, doc};
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -9,13 +10,50 @@ use uuid::Uuid;
 use super::documents::{
     bin, date, family_fields, family_from, key_fields, secret_from, user_fields,
 };
+use super::documents::{count, session_fields, session_from};
+use super::sessions::live;
 use super::{MongoStore, collect, gt, id, run};
 use crate::store::{
-    FamilyRecord, SecretRecord, SigningKeyRecord, StoreCounts, StoreError, UserRecord,
+    FamilyRecord, SecretRecord, SessionRecord, SigningKeyRecord, StoreCounts, StoreError,
+    TransferStore, UserRecord,
 };
 
+async fn upsert(
+    collection: &mongodb::Collection<Document>,
+    id: impl Into<mongodb::bson::Bson>,
+    fields: Document,
+) -> Result<(), StoreError> {
+    run(collection
+        .update_one(doc! { "_id": id.into() }, doc! { "$set": fields })
+        .upsert(true))
+    .await?;
+    Ok(())
+}
+
 impl MongoStore {
-    pub(super) async fn counts_at(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError> {
+    async fn count_identities(&self) -> Result<u64, StoreError> {
+        let pipeline = [
+            doc! { "$match": { "identities.0": { "$exists": true } } },
+            doc! { "$group": { "_id": Bson::Null, "n": { "$sum": { "$size": "$identities" } } } },
+        ];
+        let mut cursor = run(self.db()?.users.aggregate(pipeline)).await?;
+        if !run(cursor.advance()).await? {
+            return Ok(0);
+        }
+        let group = cursor
+            .deserialize_current()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        count(&group, "n")
+    }
+
+    async fn count_live_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        run(self.db()?.sessions.count_documents(live(now))).await
+    }
+}
+
+#[async_trait]
+impl TransferStore for MongoStore {
+    async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError> {
         let db = self.db()?;
         let live = doc! { "expires_at": gt(now), "token_expires_at": gt(now) };
         Ok(StoreCounts {
@@ -28,7 +66,7 @@ impl MongoStore {
         })
     }
 
-    pub(super) async fn live_families_page(
+    async fn list_live_families(
         &self,
         after: Option<Uuid>,
         limit: u32,
@@ -47,43 +85,58 @@ impl MongoStore {
         collect(find).await?.iter().map(family_from).collect()
     }
 
-    pub(super) async fn all_server_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
+    async fn list_live_sessions(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut filter = live(now);
+        if let Some(after) = after {
+            filter.insert("_id", doc! { "$gt": id(after) });
+        }
+        let find = self
+            .db()?
+            .sessions
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(i64::from(limit));
+        collect(find).await?.iter().map(session_from).collect()
+    }
+
+    async fn server_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
         let find = self.db()?.secrets.find(doc! {}).sort(doc! { "_id": 1 });
         collect(find).await?.iter().map(secret_from).collect()
     }
 
-    async fn upsert(
-        collection: &mongodb::Collection<Document>,
-        id: impl Into<mongodb::bson::Bson>,
-        fields: Document,
-    ) -> Result<(), StoreError> {
-        run(collection
-            .update_one(doc! { "_id": id.into() }, doc! { "$set": fields })
+    async fn import_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        upsert(&self.db()?.users, id(user.id), user_fields(user)).await
+    }
+
+    async fn import_family(&self, family: &FamilyRecord) -> Result<(), StoreError> {
+        upsert(&self.db()?.families, id(family.id), family_fields(family)).await
+    }
+
+    async fn import_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let update = doc! { "$set": session_fields(session) };
+        run(self
+            .db()?
+            .sessions
+            .update_one(doc! { "_id": id(session.id) }, update)
             .upsert(true))
         .await?;
         Ok(())
     }
 
-    pub(super) async fn write_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        Self::upsert(&self.db()?.users, id(user.id), user_fields(user)).await
+    async fn import_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        upsert(&self.db()?.keys, key.kid.as_str(), key_fields(key)).await
     }
 
-    pub(super) async fn write_family(&self, family: &FamilyRecord) -> Result<(), StoreError> {
-        Self::upsert(&self.db()?.families, id(family.id), family_fields(family)).await
-    }
-
-    pub(super) async fn write_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
-        Self::upsert(&self.db()?.keys, key.kid.as_str(), key_fields(key)).await
-    }
-
-    pub(super) async fn write_server_secret(
-        &self,
-        secret: &SecretRecord,
-    ) -> Result<(), StoreError> {
+    async fn import_server_secret(&self, secret: &SecretRecord) -> Result<(), StoreError> {
         let fields = doc! {
             "value": bin(secret.value.expose_secret()),
             "created_at": date(secret.created_at),
         };
-        Self::upsert(&self.db()?.secrets, secret.name.as_str(), fields).await
+        upsert(&self.db()?.secrets, secret.name.as_str(), fields).await
     }
 }

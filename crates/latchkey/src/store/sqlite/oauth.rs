@@ -4,14 +4,15 @@
 //! unlinking is one `DELETE` whose `WHERE` holds the last-login-method check; creating a user
 //! with an identity is one transaction of two inserts.
 
+use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{SqliteStore, USER_COLUMNS, from_ms, get, hash, map_err, ms, sql, user_from_row, uuid};
+use super::{SqliteStore, from_ms, get, hash, map_err, ms, uuid};
 use crate::store::{
-    IdentityRecord, OAuthStateRecord, StoreError, TokenHash, UnlinkOutcome, UserRecord,
+    IdentityRecord, OAuthStateRecord, OAuthStore, StoreError, TokenHash, UnlinkOutcome, UserRecord,
 };
 
 fn state_from_row(row: &SqliteRow) -> Result<OAuthStateRecord, StoreError> {
@@ -43,8 +44,9 @@ fn identity_from_row(row: &SqliteRow) -> Result<IdentityRecord, StoreError> {
 
 const INSERT_IDENTITY: &str = "INSERT INTO oauth_identities (provider, subject, user_id, email, created_at) VALUES (?, ?, ?, ?, ?)";
 
-impl SqliteStore {
-    pub(super) async fn insert_oauth_state(&self, s: &OAuthStateRecord) -> Result<(), StoreError> {
+#[async_trait]
+impl OAuthStore for SqliteStore {
+    async fn save_oauth_state(&self, s: &OAuthStateRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO oauth_states (state_hash, provider, binding_hash, nonce, pkce_verifier,
                redirect_to, link_user_id, created_at, expires_at)
@@ -65,7 +67,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn delete_oauth_state(
+    async fn take_oauth_state(
         &self,
         state_hash: TokenHash,
         now: OffsetDateTime,
@@ -79,7 +81,7 @@ impl SqliteStore {
         Ok(record.filter(|r| r.expires_at > now))
     }
 
-    pub(super) async fn select_identity(
+    async fn find_identity(
         &self,
         provider: &str,
         subject: &str,
@@ -93,7 +95,7 @@ impl SqliteStore {
         row.as_ref().map(identity_from_row).transpose()
     }
 
-    pub(super) async fn insert_identity(&self, i: &IdentityRecord) -> Result<(), StoreError> {
+    async fn link_identity(&self, i: &IdentityRecord) -> Result<(), StoreError> {
         sqlx::query(INSERT_IDENTITY)
             .bind(&i.provider)
             .bind(&i.subject)
@@ -106,7 +108,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn delete_identity(
+    async fn unlink_identity(
         &self,
         user_id: Uuid,
         provider: &str,
@@ -140,10 +142,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) async fn user_identities(
-        &self,
-        user_id: Uuid,
-    ) -> Result<Vec<IdentityRecord>, StoreError> {
+    async fn list_identities(&self, user_id: Uuid) -> Result<Vec<IdentityRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM oauth_identities WHERE user_id = ? ORDER BY created_at, provider",
         )
@@ -154,13 +153,13 @@ impl SqliteStore {
         rows.iter().map(identity_from_row).collect()
     }
 
-    pub(super) async fn insert_user_with_identity(
+    async fn create_user_with_identity(
         &self,
         user: &UserRecord,
         identity: &IdentityRecord,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        super::insert_user(&mut *tx, user).await?;
+        super::users::insert_user(&mut *tx, user, false).await?;
         sqlx::query(INSERT_IDENTITY)
             .bind(&identity.provider)
             .bind(&identity.subject)
@@ -173,23 +172,7 @@ impl SqliteStore {
         tx.commit().await.map_err(map_err)
     }
 
-    pub(super) async fn users_by_email(
-        &self,
-        email: &str,
-        limit: u32,
-    ) -> Result<Vec<UserRecord>, StoreError> {
-        let rows = sqlx::query(sql(format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE email = ? COLLATE NOCASE ORDER BY id LIMIT ?"
-        )))
-        .bind(email)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(user_from_row).collect()
-    }
-
-    pub(super) async fn purge_oauth_states(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn purge_expired_oauth_states(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM oauth_states WHERE expires_at <= ?")
             .bind(ms(now))
             .execute(&self.pool)

@@ -4,9 +4,10 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::store::prelude::*;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
-    IdentityRecord, OAuthStateRecord, Store, StoreError, TokenHash, UnlinkOutcome, UserRecord,
+    IdentityRecord, OAuthStateRecord, StoreError, TokenHash, UnlinkOutcome, UserRecord,
 };
 
 async fn store() -> (SqliteStore, tempfile::TempDir) {

@@ -1,12 +1,15 @@
 //! Server-side sessions in SQLite.
 
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{SqliteStore, from_ms, get, hash, map_err, ms, uuid};
-use crate::store::{SessionRecord, StoreError, TokenHash};
+use super::{Inserts, SqliteStore, delete_of_user, from_ms, get, hash, map_err, ms, uuid};
+use crate::store::{SessionRecord, SessionStore, StoreError, TokenHash};
 
 pub(super) fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
     let data: String = get(row, "data")?;
@@ -27,13 +30,23 @@ pub(super) fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreEr
     })
 }
 
-impl SqliteStore {
-    pub(super) async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (id, token_hash, user_id, data, csrf_token, created_at, last_used_at,
-               idle_expires_at, absolute_expires_at, user_agent, ip)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+static SESSION_INSERTS: LazyLock<Inserts> = LazyLock::new(|| {
+    Inserts::new(
+        "sessions",
+        "id, token_hash, user_id, data, csrf_token, created_at, last_used_at, idle_expires_at, \
+         absolute_expires_at, user_agent, ip",
+    )
+});
+
+/// Writes a session: a new one, or one `copied` from another store (overwriting the session
+/// with its id).
+pub(super) async fn insert_session(
+    pool: &SqlitePool,
+    s: &SessionRecord,
+    copied: bool,
+) -> Result<(), StoreError> {
+    SESSION_INSERTS
+        .query(copied)
         .bind(s.id.to_string())
         .bind(s.token_hash.0.to_vec())
         .bind(s.user_id.to_string())
@@ -45,13 +58,19 @@ impl SqliteStore {
         .bind(ms(s.absolute_expires_at))
         .bind(&s.user_agent)
         .bind(&s.ip)
-        .execute(&self.pool)
+        .execute(pool)
         .await
         .map_err(map_err)?;
-        Ok(())
+    Ok(())
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        insert_session(&self.pool, session, false).await
     }
 
-    pub(super) async fn touch_session(
+    async fn use_session(
         &self,
         token_hash: TokenHash,
         now: OffsetDateTime,
@@ -71,7 +90,7 @@ impl SqliteStore {
         row.as_ref().map(session_from_row).transpose()
     }
 
-    pub(super) async fn update_session_data(
+    async fn set_session_data(
         &self,
         token_hash: TokenHash,
         data: &serde_json::Value,
@@ -85,7 +104,7 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn remove_session(&self, token_hash: TokenHash) -> Result<bool, StoreError> {
+    async fn delete_session(&self, token_hash: TokenHash) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
             .bind(token_hash.0.to_vec())
             .execute(&self.pool)
@@ -94,11 +113,7 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    pub(super) async fn remove_session_by_id(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-    ) -> Result<bool, StoreError> {
+    async fn delete_session_by_id(&self, id: Uuid, user_id: Uuid) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE id = ? AND user_id = ?")
             .bind(id.to_string())
             .bind(user_id.to_string())
@@ -108,22 +123,15 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    pub(super) async fn remove_user_sessions(
+    async fn delete_user_sessions(
         &self,
         user_id: Uuid,
         except: Option<Uuid>,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND (? IS NULL OR id <> ?)")
-            .bind(user_id.to_string())
-            .bind(except.map(|u| u.to_string()))
-            .bind(except.map(|u| u.to_string()))
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        delete_of_user(&self.pool, "sessions", user_id, except).await
     }
 
-    pub(super) async fn user_sessions(
+    async fn list_sessions(
         &self,
         user_id: Uuid,
         now: OffsetDateTime,
@@ -140,7 +148,7 @@ impl SqliteStore {
         rows.iter().map(session_from_row).collect()
     }
 
-    pub(super) async fn purge_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn purge_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "DELETE FROM sessions WHERE idle_expires_at <= ?1 OR absolute_expires_at <= ?1",
         )
