@@ -5,12 +5,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use latchkey_guard::{Verifier, VerifierSettings};
 use secrecy::SecretString;
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::auth::keys::rollover::{KeyState, key_states, rotate};
+use crate::auth::keys::rollover::KeyState;
 use crate::auth::{AuthService, Registration};
 use crate::config::{Config, DatabaseUrl, SigningAlg};
 use crate::{Server, store};
@@ -153,7 +151,7 @@ impl Cli {
             Command::User(UserCommand::Import { file, update }) => {
                 import_users(&config, &file, update).await
             }
-            Command::Keys(KeysCommand::List) => list_keys(&config).await,
+            Command::Keys(KeysCommand::List) => list_keys(config).await,
             Command::Store(StoreCommand::Copy {
                 from,
                 from_env,
@@ -166,23 +164,15 @@ impl Cli {
                 let (from, to) = copy_urls::resolve(&from, &to, &mut std::io::stdin().lock())?;
                 copy_store(&from, &to, force).await
             }
-            Command::Keys(KeysCommand::Rotate { now }) => rotate_key(&config, now).await,
+            Command::Keys(KeysCommand::Rotate { now }) => rotate_key(config, now).await,
         }
     }
 }
 
-async fn list_keys(config: &Config) -> anyhow::Result<()> {
-    let store = store::open(&config.database_url).await?;
-    let keys = store.signing_keys().await?;
-    let now = OffsetDateTime::now_utc();
-    let publish_for = time::Duration::try_from(config.access_token_ttl + config.token_leeway)?;
-    let mut listed: Vec<_> = keys
-        .iter()
-        .zip(key_states(&keys, now, publish_for))
-        .collect();
-    listed.sort_by_key(|(key, _)| key.created_at);
-    for (key, state) in listed {
-        let state = match state {
+async fn list_keys(config: Config) -> anyhow::Result<()> {
+    let auth = unloaded_service(config).await?;
+    for key in auth.signing_keys().list().await? {
+        let state = match key.state {
             KeyState::Pending => format!(
                 "pending   signs from {}",
                 key.activates_at.format(&Rfc3339)?
@@ -206,16 +196,16 @@ async fn list_keys(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn rotate_key(config: &Config, now: bool) -> anyhow::Result<()> {
+async fn rotate_key(config: Config, at_once: bool) -> anyhow::Result<()> {
     if config.signing_alg == SigningAlg::HS256 {
         bail!(
             "LATCHKEY_SIGNING_ALG=HS256 uses LATCHKEY_HS256_SECRET; change that secret to rotate"
         );
     }
-    let store = store::open(&config.database_url).await?;
-    let done = rotate(&*store, config.signing_alg, config.key_publish_ahead, now).await?;
     let reload = config.key_reload_interval.as_secs();
-    if now {
+    let auth = unloaded_service(config).await?;
+    let done = auth.signing_keys().rotate(at_once).await?;
+    if at_once {
         println!(
             "new signing key {} ({}) signs now; {} old key(s) withdrawn: their tokens are refused. \
              Running servers switch within {reload} s.",
@@ -245,7 +235,8 @@ async fn copy_store(from: &DatabaseUrl, to: &DatabaseUrl, force: bool) -> anyhow
     let target = store::open(to)
         .await
         .with_context(|| format!("opening {to}"))?;
-    let report = store::copy::copy(&*source, &*target, force).await?;
+    let now = time::OffsetDateTime::from(latchkey_guard::Clock::now(&latchkey_guard::SystemClock));
+    let report = store::copy::copy(&*source, &*target, force, now).await?;
     let (c, t) = (report.copied, report.target);
     println!(
         "copied {} users, {} identities, {} refresh families, {} sessions, {} signing keys and {} \
@@ -266,12 +257,14 @@ async fn import_users(config: &Config, file: &str, update: bool) -> anyhow::Resu
     let mut errors = std::io::stderr().lock();
     let report = if file == "-" {
         let input = std::io::stdin().lock();
-        crate::auth::import::import_users(&*store, input, update, None, &mut errors).await?
+        crate::auth::import::import_users(&*store, &*config.clock, input, update, None, &mut errors)
+            .await?
     } else {
         let opened = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
         let size = opened.metadata().map(|m| m.len()).ok();
         let input = std::io::BufReader::with_capacity(1 << 16, opened);
-        crate::auth::import::import_users(&*store, input, update, size, &mut errors).await?
+        crate::auth::import::import_users(&*store, &*config.clock, input, update, size, &mut errors)
+            .await?
     };
     drop(errors);
     let r = report;
@@ -289,12 +282,16 @@ async fn import_users(config: &Config, file: &str, update: bool) -> anyhow::Resu
     }
 }
 
+/// The service for a command that issues nothing: built from `config` (so with the same
+/// verifier settings and clock as the server) without loading or creating keys.
+async fn unloaded_service(config: Config) -> anyhow::Result<AuthService> {
+    let config = Arc::new(config);
+    let store = store::open(&config.database_url).await?;
+    Ok(AuthService::unloaded(store, config)?)
+}
+
 async fn service(config: Config) -> anyhow::Result<AuthService> {
     let config = Arc::new(config);
     let store = store::open(&config.database_url).await?;
-    let verifier = Arc::new(Verifier::new(VerifierSettings::new(
-        config.issuer.clone(),
-        config.audience.clone(),
-    )));
-    Ok(AuthService::new(store, config, verifier).await?)
+    Ok(AuthService::open(store, config).await?)
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use latchkey_guard::{Verifier, VerifierSettings};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -13,7 +12,7 @@ use tokio::task::JoinHandle;
 use crate::auth::{AuthError, AuthService};
 use crate::config::Config;
 use crate::http::{AppState, router};
-use crate::store::{self, StoreError};
+use crate::store::{self, Store, StoreError};
 
 /// How often signing keys are re-read from the store by default (a rotation made by the CLI or
 /// another instance is in use within this delay); `LATCHKEY_KEY_RELOAD_INTERVAL` overrides it.
@@ -25,6 +24,7 @@ const MAX_LOAD_BACKOFF: Duration = Duration::from_secs(5);
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
+    store: Arc<dyn Store>,
     stop: watch::Sender<bool>,
     serving: JoinHandle<std::io::Result<()>>,
     jobs: Vec<JoinHandle<()>>,
@@ -40,14 +40,23 @@ impl Server {
     /// # Errors
     /// When the store cannot be opened, the keys are unusable or the address cannot be bound.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        Self::start_on(config, listener).await
+    }
+
+    /// As [`Server::start`], on a listener the caller already holds (`config.listen` is not
+    /// used): tests and scripts bind port 0 first and know the address before the server runs.
+    ///
+    /// # Errors
+    /// When the store cannot be opened or the keys are unusable.
+    pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         let store = store::open(&config.database_url)
             .await
             .context("opening the store")?;
-        let mut settings = VerifierSettings::new(config.issuer.clone(), config.audience.clone());
-        settings.leeway = config.token_leeway;
-        let verifier = Arc::new(Verifier::new(settings));
-        let auth = Arc::new(AuthService::unloaded(store, config.clone(), verifier)?);
+        let auth = Arc::new(AuthService::unloaded(store.clone(), config.clone())?);
         match auth.load().await {
             Ok(()) => {}
             Err(AuthError::Store(StoreError::Unavailable(e))) => {
@@ -55,9 +64,6 @@ impl Server {
             }
             Err(e) => return Err(e).context("loading keys"),
         }
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
         let key_reload_every = config.key_reload_interval;
@@ -79,6 +85,7 @@ impl Server {
         tracing::info!(%addr, "latchkey listening");
         Ok(Self {
             addr,
+            store,
             stop,
             serving,
             jobs,
@@ -89,6 +96,12 @@ impl Server {
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The store this server runs on (the same one, not a second connection).
+    #[must_use]
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 
     /// Stops accepting, lets in-flight requests finish, and stops background jobs.

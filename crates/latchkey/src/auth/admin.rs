@@ -5,8 +5,7 @@
 
 use uuid::Uuid;
 
-use super::{AuthError, AuthService};
-use crate::store::UserRecord;
+use super::{AuthError, AuthService, Profile};
 
 /// The role that may use the admin API.
 pub const ADMIN_ROLE: &str = "admin";
@@ -22,7 +21,7 @@ const MAX_ROLE_LEN: usize = 64;
 #[derive(Debug)]
 pub struct UserPage {
     /// The users, in id (creation) order.
-    pub users: Vec<UserRecord>,
+    pub users: Vec<Profile>,
     /// The `after` value of the next page, when there is one.
     pub next: Option<Uuid>,
 }
@@ -56,11 +55,25 @@ pub fn validate_roles(roles: Vec<String>) -> Result<Vec<String>, AuthError> {
     Ok(out)
 }
 
+/// The admin area: what a caller holding the admin role may do to other users. Every call
+/// re-reads the caller from the store first ([`Admin::check_admin`]).
+pub struct Admin<'a> {
+    auth: &'a AuthService,
+}
+
 impl AuthService {
+    /// The admin area.
+    #[must_use]
+    pub fn admin(&self) -> Admin<'_> {
+        Admin { auth: self }
+    }
+}
+
+impl Admin<'_> {
     async fn check_admin(&self, caller: Uuid) -> Result<(), AuthError> {
         // The database, never the user cache: a demoted or disabled admin loses these
         // powers on the next request, on every instance.
-        match self.store.find_user_by_id(caller).await? {
+        match self.auth.store.find_user_by_id(caller).await? {
             Some(user) if !user.disabled && user.roles.iter().any(|r| r == ADMIN_ROLE) => Ok(()),
             _ => Err(AuthError::Forbidden),
         }
@@ -70,7 +83,7 @@ impl AuthService {
     ///
     /// # Errors
     /// [`AuthError::Forbidden`] when `caller` is no longer an enabled admin, or a store failure.
-    pub async fn admin_list_users(
+    pub async fn list_users(
         &self,
         caller: Uuid,
         after: Option<Uuid>,
@@ -79,14 +92,17 @@ impl AuthService {
         self.check_admin(caller).await?;
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
         // One extra row tells whether there is a next page without a second query.
-        let mut users = self.store.list_users(after, limit + 1).await?;
+        let mut users = self.auth.store.list_users(after, limit + 1).await?;
         let next = if users.len() > limit as usize {
             users.truncate(limit as usize);
             users.last().map(|u| u.id)
         } else {
             None
         };
-        Ok(UserPage { users, next })
+        Ok(UserPage {
+            users: users.iter().map(Profile::from).collect(),
+            next,
+        })
     }
 
     /// Replaces the roles of user `id`; they reach access tokens at the user's next refresh.
@@ -94,38 +110,41 @@ impl AuthService {
     /// # Errors
     /// [`AuthError::InvalidInput`] for unacceptable roles, [`AuthError::NotFound`],
     /// [`AuthError::Forbidden`], or a store failure.
-    pub async fn admin_set_roles(
+    pub async fn set_roles(
         &self,
         caller: Uuid,
         id: Uuid,
         roles: Vec<String>,
-    ) -> Result<UserRecord, AuthError> {
+    ) -> Result<Profile, AuthError> {
         self.check_admin(caller).await?;
         let roles = validate_roles(roles)?;
-        if !self.store.set_roles(id, &roles).await? {
+        if !self.auth.store.set_roles(id, &roles).await? {
             return Err(AuthError::NotFound);
         }
-        self.users.remove(&id);
+        self.auth.users.remove(&id);
         tracing::info!(admin.id = %caller, user.id = %id, ?roles, "roles set");
-        self.store
+        self.auth
+            .store
             .find_user_by_id(id)
             .await?
+            .map(|user| Profile::from(&user))
             .ok_or(AuthError::NotFound)
     }
 
-    /// Ends every login of user `id`: their refresh tokens stop working now.
+    /// Ends every login of user `id` (refresh families and cookie sessions): their refresh
+    /// tokens stop working now.
     ///
     /// # Errors
     /// [`AuthError::NotFound`], [`AuthError::Forbidden`], or a store failure.
-    pub async fn admin_revoke_sessions(&self, caller: Uuid, id: Uuid) -> Result<u64, AuthError> {
+    pub async fn end_logins(&self, caller: Uuid, id: Uuid) -> Result<u64, AuthError> {
         self.check_admin(caller).await?;
-        if self.store.find_user_by_id(id).await?.is_none() {
+        if self.auth.store.find_user_by_id(id).await?.is_none() {
             return Err(AuthError::NotFound);
         }
-        self.store.bump_generation(id).await?;
-        let revoked = self.store.delete_user_families(id, None).await?
-            + self.store.delete_user_sessions(id, None).await?;
-        self.users.remove(&id);
+        self.auth.store.bump_generation(id).await?;
+        let revoked = self.auth.store.delete_user_families(id, None).await?
+            + self.auth.store.delete_user_sessions(id, None).await?;
+        self.auth.users.remove(&id);
         tracing::info!(admin.id = %caller, user.id = %id, revoked, "sessions revoked");
         Ok(revoked)
     }
@@ -135,23 +154,23 @@ impl AuthService {
     ///
     /// # Errors
     /// [`AuthError::NotFound`], [`AuthError::Forbidden`], or a store failure.
-    pub async fn admin_set_disabled(
+    pub async fn set_disabled(
         &self,
         caller: Uuid,
         id: Uuid,
         disabled: bool,
     ) -> Result<(), AuthError> {
         self.check_admin(caller).await?;
-        if !self.store.set_disabled(id, disabled).await? {
+        if !self.auth.store.set_disabled(id, disabled).await? {
             return Err(AuthError::NotFound);
         }
         // Disable first, then revoke: a refresh racing with this sees the disabled flag (it
         // reads the user after rotating) or finds its family gone.
         if disabled {
-            self.store.delete_user_families(id, None).await?;
-            self.store.delete_user_sessions(id, None).await?;
+            self.auth.store.delete_user_families(id, None).await?;
+            self.auth.store.delete_user_sessions(id, None).await?;
         }
-        self.users.remove(&id);
+        self.auth.users.remove(&id);
         tracing::info!(admin.id = %caller, user.id = %id, disabled, "account state changed");
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The domain's refusals and failures. The HTTP layer alone turns them into responses.
 
-use crate::store::StoreError;
+pub use crate::store::StoreError;
 
 /// Why an authentication operation did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -59,4 +59,18 @@ pub enum AuthError {
     /// A bug or an environment failure (never shown to clients).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl AuthError {
+    /// The store (or what the service loads from it) is unavailable: answered 503.
+    #[must_use]
+    pub fn unavailable(why: impl Into<String>) -> Self {
+        Self::Store(StoreError::Unavailable(why.into()))
+    }
+
+    /// Whether this is [`AuthError::unavailable`].
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Store(StoreError::Unavailable(_)))
+    }
 }

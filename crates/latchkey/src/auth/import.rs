@@ -17,8 +17,10 @@ use uuid::Uuid;
 
 use super::admin::validate_roles;
 use super::legacy_hash::{passport_local_mongoose, validate_legacy};
+use super::now_on;
 use super::password::normalize_username;
 use crate::store::{Store, StoreError, UserRecord};
+use latchkey_guard::Clock;
 
 /// The longest line accepted, in bytes.
 const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -106,7 +108,8 @@ struct Checked {
     password_hash: Option<String>,
 }
 
-/// Reads JSON Lines from `input` and imports them into `store`; problems go to `errors` with
+/// Reads JSON Lines from `input` and imports them into `store` (users created at `clock`'s
+/// time unless the line says when); problems go to `errors` with
 /// their line numbers. `total_bytes` (when known) makes the progress bar show a percentage;
 /// the bar is drawn only when standard error is a terminal.
 ///
@@ -114,6 +117,7 @@ struct Checked {
 /// Only when `input` cannot be read; bad lines are counted in the report.
 pub async fn import_users(
     store: &dyn Store,
+    clock: &dyn Clock,
     input: impl BufRead,
     update: bool,
     total_bytes: Option<u64>,
@@ -138,7 +142,7 @@ pub async fn import_users(
         if text.is_empty() {
             continue;
         }
-        match import_line(store, text, update).await {
+        match import_line(store, clock, text, update).await {
             Ok(Outcome::Created) => report.created += 1,
             Ok(Outcome::Updated) => report.updated += 1,
             Ok(Outcome::Skipped(name)) => {
@@ -173,7 +177,12 @@ enum Outcome {
     Skipped(String),
 }
 
-async fn import_line(store: &dyn Store, text: &str, update: bool) -> Result<Outcome, String> {
+async fn import_line(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    text: &str,
+    update: bool,
+) -> Result<Outcome, String> {
     if text.len() > MAX_LINE_BYTES {
         return Err(format!("longer than {MAX_LINE_BYTES} bytes"));
     }
@@ -217,7 +226,7 @@ async fn import_line(store: &dyn Store, text: &str, update: bool) -> Result<Outc
                 disabled: false,
                 email_verified: false,
                 generation: 0,
-                created_at: user.created_at.unwrap_or_else(now),
+                created_at: user.created_at.unwrap_or_else(|| now_on(clock)),
             };
             match store.create_user(&record).await {
                 Ok(()) => Ok(Outcome::Created),
@@ -227,12 +236,6 @@ async fn import_line(store: &dyn Store, text: &str, update: bool) -> Result<Outc
             }
         }
     }
-}
-
-fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(t)
 }
 
 /// A JSON error without the values it quotes (they may be password hashes).

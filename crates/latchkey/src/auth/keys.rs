@@ -2,7 +2,10 @@
 //! out), rotated by `latchkey keys rotate` (published a publication delay before they sign,
 //! see [`rollover`]), published as a JWKS while tokens they signed can still be alive.
 
+mod manage;
 pub mod rollover;
+
+pub use manage::{KeyView, SigningKeys};
 
 use std::sync::Arc;
 
@@ -20,7 +23,7 @@ use time::OffsetDateTime;
 use super::AuthError;
 use crate::config::SigningAlg;
 use crate::store::{SigningKeyRecord, Store, StoreError};
-use latchkey_guard::Verifier;
+use latchkey_guard::{SharedClock, Verifier};
 use rollover::{KeyState, key_states};
 
 /// The key that signs new tokens.
@@ -46,6 +49,7 @@ pub struct KeyRing {
     hs256_secret: Option<SecretString>,
     publish_for: time::Duration,
     verifier: Arc<Verifier>,
+    clock: SharedClock,
     state: RwLock<Option<Arc<Published>>>,
 }
 
@@ -151,19 +155,21 @@ fn public_jwk(record: &SigningKeyRecord) -> Result<(Arc<Signer>, Jwk), AuthError
 
 impl KeyRing {
     /// An empty ring for `alg`; [`KeyRing::load`] fills it and installs the public keys in
-    /// `verifier`.
+    /// `verifier`. Key states (pending, current, retiring) are decided at `clock`'s time.
     #[must_use]
     pub fn new(
         alg: SigningAlg,
         hs256_secret: Option<SecretString>,
         publish_for: time::Duration,
         verifier: Arc<Verifier>,
+        clock: SharedClock,
     ) -> Self {
         Self {
             alg,
             hs256_secret,
             publish_for,
             verifier,
+            clock,
             state: RwLock::new(None),
         }
     }
@@ -188,6 +194,7 @@ impl KeyRing {
     async fn install(&self, store: &dyn Store, create: bool) -> Result<(), AuthError> {
         let published = Self::build(
             store,
+            super::now_on(&*self.clock),
             self.alg,
             self.hs256_secret.as_ref(),
             self.publish_for,
@@ -215,13 +222,13 @@ impl KeyRing {
 
     async fn build(
         store: &dyn Store,
+        now: OffsetDateTime,
         alg: SigningAlg,
         hs256_secret: Option<&SecretString>,
         publish_for: time::Duration,
         verifier: &Verifier,
         create: bool,
     ) -> Result<Published, AuthError> {
-        let now = OffsetDateTime::now_utc();
         let mut records = store.signing_keys().await?;
         let wanted = alg.as_str();
         // A key that signs now, and one of the configured algorithm that signs now or will:
@@ -282,7 +289,7 @@ impl KeyRing {
     /// # Errors
     /// [`AuthError::Internal`] when signing fails.
     pub fn sign<T: serde::Serialize>(&self, claims: &T) -> Result<String, AuthError> {
-        let signer = self.published()?.signer_at(OffsetDateTime::now_utc())?;
+        let signer = self.published()?.signer_at(self.clock.now().into())?;
         let mut header = Header::new(signer.alg);
         header.typ = Some("at+jwt".into());
         header.kid = Some(signer.kid.clone());
@@ -313,7 +320,7 @@ impl KeyRing {
     pub fn current_kid(&self) -> Option<String> {
         let published = self.state.read().clone()?;
         published
-            .signer_at(OffsetDateTime::now_utc())
+            .signer_at(self.clock.now().into())
             .ok()
             .map(|s| s.kid.clone())
     }

@@ -14,24 +14,30 @@ pub mod refresh;
 pub mod sessions;
 mod startup;
 pub mod throttle;
+mod views;
+
+#[cfg(test)]
+mod clock_tests;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use latchkey_guard::jsonwebtoken::jwk::JwkSet;
-use latchkey_guard::{AccessClaims, TtlCache, Verifier};
+use latchkey_guard::{AccessClaims, Clock, TtlCache, Verifier};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use error::AuthError;
+pub use error::{AuthError, StoreError};
 use keys::KeyRing;
 use password::{PasswordHasherPool, check_new_password, normalize_username};
 use refresh::hash_token;
 use startup::Secrets;
+pub use startup::verifier_for;
+pub use views::{LinkedIdentity, Login, LoginKind, Profile};
 
 use crate::config::Config;
-use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, SessionRecord, Store, UserRecord};
+use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, Store, UserRecord};
 
 const REFRESH_KEY_NAME: &str = "refresh_token_hmac_v1";
 /// How long `/auth/me` may answer from the in-process user cache.
@@ -72,16 +78,16 @@ pub struct Issued {
     /// Seconds until the refresh token expires (the cookie's Max-Age).
     pub refresh_max_age: u64,
     /// The user it was issued to.
-    pub user: Arc<UserRecord>,
+    pub user: Profile,
 }
 
 /// The login to keep when others are ended (the caller's own).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Keep {
     /// A refresh family (Bearer callers).
-    pub family: Option<Uuid>,
-    /// A server-side session (session callers).
-    pub session: Option<Uuid>,
+    pub refresh_family: Option<Uuid>,
+    /// A cookie session kept in the store (session callers).
+    pub cookie_session: Option<Uuid>,
 }
 
 /// Registration input.
@@ -116,10 +122,11 @@ pub struct AuthService {
     oidc: oidc::Providers,
 }
 
-/// The current time at the stores' precision (milliseconds), so that what is returned at
+/// The time on `clock` at the stores' precision (milliseconds), so that what is returned at
 /// creation equals what is read back later.
-fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
+#[must_use]
+pub fn now_on(clock: &dyn Clock) -> OffsetDateTime {
+    let t = OffsetDateTime::from(clock.now());
     t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
         .unwrap_or(t)
 }
@@ -133,6 +140,11 @@ fn to_time(d: std::time::Duration) -> time::Duration {
 }
 
 impl AuthService {
+    /// "Now" on the injected clock ([`Config::clock`]), at the stores' precision.
+    fn now(&self) -> OffsetDateTime {
+        now_on(&*self.config.clock)
+    }
+
     /// The store.
     #[must_use]
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -178,7 +190,7 @@ impl AuthService {
         &self,
         input: Registration,
         client: Option<&ClientInfo>,
-    ) -> Result<UserRecord, AuthError> {
+    ) -> Result<Profile, AuthError> {
         // A full queue refuses at once: before the password is scored (zxcvbn costs about a
         // millisecond) and before any throttle counter is written, so a flood is cheap to turn
         // away.
@@ -218,10 +230,10 @@ impl AuthService {
             disabled: false,
             email_verified: false,
             generation: 0,
-            created_at: now(),
+            created_at: self.now(),
         };
         match self.store.create_user(&user).await {
-            Ok(()) => Ok(user),
+            Ok(()) => Ok(Profile::from(&user)),
             Err(crate::store::StoreError::Conflict) => Err(AuthError::UsernameTaken),
             Err(e) => Err(e.into()),
         }
@@ -308,7 +320,7 @@ impl AuthService {
         user: Arc<UserRecord>,
         client: ClientInfo,
     ) -> Result<Issued, AuthError> {
-        let now = now();
+        let now = self.now();
         let family_id = Uuid::new_v4();
         let (token, hash) = self.codec()?.mint(family_id, 0);
         let expires_at = now + to_time(self.config.session_max_lifetime);
@@ -358,7 +370,7 @@ impl AuthService {
             expires_in: ttl,
             refresh_token: SecretString::from(refresh_token),
             refresh_max_age: seconds_until(family.token_expires_at, now),
-            user,
+            user: Profile::from(&*user),
         })
     }
 
@@ -372,7 +384,7 @@ impl AuthService {
     pub async fn refresh(&self, token: &str) -> Result<Issued, AuthError> {
         let codec = self.codec()?;
         let parsed = codec.parse(token).ok_or(AuthError::InvalidRefreshToken)?;
-        let now = now();
+        let now = self.now();
         let (_, successor) = codec.mint(parsed.family_id, parsed.generation.saturating_add(1));
         let request = RotateRequest {
             family_id: parsed.family_id,
@@ -427,11 +439,16 @@ impl AuthService {
         Ok(families + sessions)
     }
 
-    /// The user, from a short-lived in-process cache when possible.
+    /// The user's profile, from a short-lived in-process cache when possible.
     ///
     /// # Errors
     /// [`AuthError::NotFound`] when the user no longer exists, or a store failure.
-    pub async fn user(&self, user_id: Uuid) -> Result<Arc<UserRecord>, AuthError> {
+    pub async fn profile(&self, user_id: Uuid) -> Result<Profile, AuthError> {
+        Ok(Profile::from(&*self.user(user_id).await?))
+    }
+
+    /// The user, from a short-lived in-process cache when possible.
+    pub(crate) async fn user(&self, user_id: Uuid) -> Result<Arc<UserRecord>, AuthError> {
         if let Some(user) = self.users.get(&user_id) {
             return Ok(user);
         }
@@ -446,25 +463,25 @@ impl AuthService {
         Ok(user)
     }
 
-    /// The user's live logins, newest first.
+    /// The user's live logins: refresh families, then cookie sessions kept in the store, each
+    /// newest first.
     ///
     /// # Errors
     /// A store failure.
-    pub async fn sessions(
-        &self,
-        user_id: Uuid,
-    ) -> Result<(Vec<FamilyRecord>, Vec<SessionRecord>), AuthError> {
-        let now = now();
+    pub async fn logins(&self, user_id: Uuid) -> Result<Vec<Login>, AuthError> {
+        let now = self.now();
         let families = self.store.list_families(user_id, now).await?;
         let sessions = self.store.list_sessions(user_id, now).await?;
-        Ok((families, sessions))
+        let mut logins: Vec<Login> = families.into_iter().map(Login::from).collect();
+        logins.extend(sessions.into_iter().map(Login::from));
+        Ok(logins)
     }
 
-    /// Ends one of the user's logins.
+    /// Ends one of the user's logins (a refresh family or a cookie session).
     ///
     /// # Errors
     /// [`AuthError::NotFound`] when the user has no such login, or a store failure.
-    pub async fn delete_session(&self, user_id: Uuid, id: Uuid) -> Result<(), AuthError> {
+    pub async fn end_login(&self, user_id: Uuid, id: Uuid) -> Result<(), AuthError> {
         if self.store.delete_family(id, Some(user_id)).await?
             || self.store.delete_session_by_id(id, user_id).await?
         {
@@ -472,6 +489,14 @@ impl AuthService {
         } else {
             Err(AuthError::NotFound)
         }
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    ///
+    /// # Errors
+    /// The store's failure.
+    pub async fn ping_store(&self) -> Result<(), AuthError> {
+        Ok(self.store.ping().await?)
     }
 
     /// Changes the password and ends every other login of the user.
@@ -501,10 +526,10 @@ impl AuthService {
         self.store.set_password_hash(user_id, &hash).await?;
         self.store.bump_generation(user_id).await?;
         self.store
-            .delete_user_families(user_id, keep.family)
+            .delete_user_families(user_id, keep.refresh_family)
             .await?;
         self.store
-            .delete_user_sessions(user_id, keep.session)
+            .delete_user_sessions(user_id, keep.cookie_session)
             .await?;
         self.users.remove(&user_id);
         tracing::info!(user.id = %user_id, "password changed");
@@ -516,6 +541,6 @@ impl AuthService {
     /// # Errors
     /// A store failure.
     pub async fn purge_expired(&self) -> Result<u64, AuthError> {
-        Ok(self.store.purge_expired(now()).await?)
+        Ok(self.store.purge_expired(self.now()).await?)
     }
 }

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{AuthError, AuthService, now, to_time};
+use super::{AuthError, AuthService, to_time};
 use crate::store::UserRecord;
 
 impl AuthService {
@@ -27,7 +27,7 @@ impl AuthService {
             &throttle_key,
             throttle.max_failures_per_account,
             throttle.window,
-            now(),
+            self.now(),
         )
         .await?;
         let verified = self
@@ -56,7 +56,7 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         let max_age = self.config.limits.reauth_max_age;
         if let Some(t) = auth_time
-            && now() - t <= to_time(max_age)
+            && self.now() - t <= to_time(max_age)
         {
             return Ok(());
         }

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::refresh::hash_token;
-use super::{AuthError, AuthService, ClientInfo, now, to_time};
+use super::{AuthError, AuthService, ClientInfo, Profile, to_time};
 use crate::config::SessionStoreKind;
 use crate::store::{SessionRecord, TokenHash, UserRecord};
 
@@ -30,9 +30,9 @@ const RESEAL_AFTER: time::Duration = time::Duration::seconds(60);
 
 /// A loaded, live session.
 #[derive(Debug, Clone)]
-pub struct LoadedSession {
+pub struct CookieSession {
     /// The user, loaded on this request.
-    pub user: Arc<UserRecord>,
+    user: Arc<UserRecord>,
     /// Public id (database sessions only).
     pub id: Option<Uuid>,
     /// Application data.
@@ -69,7 +69,7 @@ struct Sealed {
 
 /// A session just started or changed: the cookie to set.
 #[derive(Debug)]
-pub struct SessionCookie {
+pub struct CookieSessionCookie {
     /// The cookie value.
     pub value: SecretString,
     /// Seconds until it expires (the cookie's Max-Age).
@@ -142,18 +142,22 @@ impl CookieSealer {
     }
 }
 
-/// Builds the sealer from the configured keys, or from a key kept in the store.
+/// Builds the sealer from the configured keys, or from a key kept in the store (made at `now`
+/// when it is the first).
 ///
 /// # Errors
 /// A store failure or bad key material.
 pub(super) async fn build_sealer(
     store: &dyn crate::store::Store,
     configured: &[secrecy::SecretSlice<u8>],
+    now: OffsetDateTime,
 ) -> Result<CookieSealer, AuthError> {
     if configured.is_empty() {
         let mut candidate = [0u8; 32];
         crate::auth::fill_random(&mut candidate)?;
-        let key = store.server_secret(SESSION_KEY_NAME, &candidate).await?;
+        let key = store
+            .server_secret(SESSION_KEY_NAME, &candidate, now)
+            .await?;
         return CookieSealer::new(&[&key]);
     }
     let keys: Vec<&[u8]> = configured.iter().map(ExposeSecret::expose_secret).collect();
@@ -179,7 +183,25 @@ fn max_age(until: OffsetDateTime, now: OffsetDateTime) -> u64 {
     u64::try_from((until - now).whole_seconds()).unwrap_or(0)
 }
 
-impl LoadedSession {
+impl CookieSession {
+    /// The signed-in user's id.
+    #[must_use]
+    pub fn user_id(&self) -> Uuid {
+        self.user.id
+    }
+
+    /// The signed-in user's roles.
+    #[must_use]
+    pub fn roles(&self) -> &[String] {
+        &self.user.roles
+    }
+
+    /// The signed-in user's profile.
+    #[must_use]
+    pub fn profile(&self) -> Profile {
+        Profile::from(&*self.user)
+    }
+
     /// Whether `presented` is this session's CSRF token (constant-time comparison).
     #[must_use]
     pub fn csrf_matches(&self, presented: &str) -> bool {
@@ -194,13 +216,27 @@ impl LoadedSession {
     }
 }
 
+/// The cookie-session area (`/session/*` and the session strategy): sessions kept in the
+/// store or sealed in the cookie, as configured. See [`AuthService::cookie_sessions`].
+pub struct CookieSessions<'a> {
+    service: &'a AuthService,
+}
+
 impl AuthService {
+    /// The cookie-session area.
+    #[must_use]
+    pub fn cookie_sessions(&self) -> CookieSessions<'_> {
+        CookieSessions { service: self }
+    }
+}
+
+impl CookieSessions<'_> {
     fn idle(&self) -> time::Duration {
-        to_time(self.config.session_idle_timeout)
+        to_time(self.service.config.session_idle_timeout)
     }
 
     fn absolute(&self) -> time::Duration {
-        to_time(self.config.session_absolute_timeout)
+        to_time(self.service.config.session_absolute_timeout)
     }
 
     /// Checks the password (throttled like token logins) and starts a new session with a new
@@ -208,22 +244,23 @@ impl AuthService {
     ///
     /// # Errors
     /// As [`AuthService::authenticate_password`], or a store failure.
-    pub async fn session_login(
+    pub async fn login(
         &self,
         username: &str,
         password: SecretString,
         client: ClientInfo,
-    ) -> Result<(LoadedSession, SessionCookie), AuthError> {
+    ) -> Result<(CookieSession, CookieSessionCookie), AuthError> {
         let user = Arc::new(
-            self.authenticate_password(username, password, &client)
+            self.service
+                .authenticate_password(username, password, &client)
                 .await?,
         );
-        let now = now();
+        let now = self.service.now();
         let csrf = random_token()?;
         let absolute_end = now + self.absolute();
         let idle_end = (now + self.idle()).min(absolute_end);
         let data = serde_json::json!({});
-        let (value, handle, id) = match self.config.session_store {
+        let (value, handle, id) = match self.service.config.session_store {
             SessionStoreKind::Database => {
                 let secret = random_token()?;
                 let record = SessionRecord {
@@ -239,7 +276,7 @@ impl AuthService {
                     user_agent: client.user_agent,
                     ip: client.ip,
                 };
-                self.store.create_session(&record).await?;
+                self.service.store.create_session(&record).await?;
                 (secret, Handle::Database(record.token_hash), Some(record.id))
             }
             SessionStoreKind::Cookie => {
@@ -252,17 +289,18 @@ impl AuthService {
                     g: user.generation,
                 };
                 let value = self
+                    .service
                     .secrets()?
                     .sealer
-                    .seal(&sealed, &self.config.session_cookie_name)?;
+                    .seal(&sealed, &self.service.config.session_cookie_name)?;
                 (value, Handle::Cookie(sealed), None)
             }
         };
-        let cookie = SessionCookie {
+        let cookie = CookieSessionCookie {
             value: SecretString::from(value),
             max_age: max_age(idle_end, now),
         };
-        let loaded = LoadedSession {
+        let loaded = CookieSession {
             user,
             id,
             data,
@@ -280,26 +318,30 @@ impl AuthService {
     ///
     /// # Errors
     /// A store failure.
-    pub async fn load_session(
+    pub async fn load(
         &self,
         value: &str,
-    ) -> Result<Option<(LoadedSession, Option<SessionCookie>)>, AuthError> {
-        let now = now();
-        match self.config.session_store {
+    ) -> Result<Option<(CookieSession, Option<CookieSessionCookie>)>, AuthError> {
+        let now = self.service.now();
+        match self.service.config.session_store {
             SessionStoreKind::Database => {
                 if value.len() > 128 {
                     return Ok(None);
                 }
                 let hash = hash_token(value);
-                let Some(record) = self.store.use_session(hash, now, now + self.idle()).await?
+                let Some(record) = self
+                    .service
+                    .store
+                    .use_session(hash, now, now + self.idle())
+                    .await?
                 else {
                     return Ok(None);
                 };
                 let Some(user) = self.live_user(record.user_id).await? else {
-                    self.store.delete_session(hash).await?;
+                    self.service.store.delete_session(hash).await?;
                     return Ok(None);
                 };
-                let loaded = LoadedSession {
+                let loaded = CookieSession {
                     user,
                     id: Some(record.id),
                     data: record.data,
@@ -312,9 +354,10 @@ impl AuthService {
             }
             SessionStoreKind::Cookie => {
                 let Some(mut sealed) = self
+                    .service
                     .secrets()?
                     .sealer
-                    .open(value, &self.config.session_cookie_name)
+                    .open(value, &self.service.config.session_cookie_name)
                 else {
                     return Ok(None);
                 };
@@ -335,15 +378,16 @@ impl AuthService {
                     sealed.lu = ms(now);
                     expires_at = (now + self.idle()).min(absolute_end);
                     let value = self
+                        .service
                         .secrets()?
                         .sealer
-                        .seal(&sealed, &self.config.session_cookie_name)?;
-                    reissued = Some(SessionCookie {
+                        .seal(&sealed, &self.service.config.session_cookie_name)?;
+                    reissued = Some(CookieSessionCookie {
                         value: SecretString::from(value),
                         max_age: max_age(expires_at, now),
                     });
                 }
-                let loaded = LoadedSession {
+                let loaded = CookieSession {
                     user,
                     id: None,
                     data: sealed.data.clone(),
@@ -358,7 +402,7 @@ impl AuthService {
     }
 
     async fn live_user(&self, user_id: Uuid) -> Result<Option<Arc<UserRecord>>, AuthError> {
-        match self.user(user_id).await {
+        match self.service.user(user_id).await {
             Ok(user) if !user.disabled => Ok(Some(user)),
             Ok(_) | Err(AuthError::NotFound) => Ok(None),
             Err(e) => Err(e),
@@ -370,11 +414,11 @@ impl AuthService {
     ///
     /// # Errors
     /// [`AuthError::InvalidInput`] for data that is not an object or too large; a store failure.
-    pub async fn set_session_data(
+    pub async fn set_data(
         &self,
-        session: &LoadedSession,
+        session: &CookieSession,
         data: serde_json::Value,
-    ) -> Result<Option<SessionCookie>, AuthError> {
+    ) -> Result<Option<CookieSessionCookie>, AuthError> {
         if !data.is_object() || data.to_string().len() > MAX_SESSION_DATA_BYTES {
             return Err(AuthError::InvalidInput(format!(
                 "session data must be a JSON object of at most {MAX_SESSION_DATA_BYTES} bytes"
@@ -382,13 +426,13 @@ impl AuthService {
         }
         match &session.handle {
             Handle::Database(hash) => {
-                if !self.store.set_session_data(*hash, &data).await? {
+                if !self.service.store.set_session_data(*hash, &data).await? {
                     return Err(AuthError::NotFound);
                 }
                 Ok(None)
             }
             Handle::Cookie(sealed) => {
-                let now = now();
+                let now = self.service.now();
                 let sealed = Sealed {
                     data,
                     lu: ms(now),
@@ -397,10 +441,11 @@ impl AuthService {
                 let absolute_end = from_ms(sealed.iat) + self.absolute();
                 let expires_at = (now + self.idle()).min(absolute_end);
                 let value = self
+                    .service
                     .secrets()?
                     .sealer
-                    .seal(&sealed, &self.config.session_cookie_name)?;
-                Ok(Some(SessionCookie {
+                    .seal(&sealed, &self.service.config.session_cookie_name)?;
+                Ok(Some(CookieSessionCookie {
                     value: SecretString::from(value),
                     max_age: max_age(expires_at, now),
                 }))
@@ -413,9 +458,9 @@ impl AuthService {
     ///
     /// # Errors
     /// A store failure.
-    pub async fn session_logout(&self, value: &str) -> Result<(), AuthError> {
-        if self.config.session_store == SessionStoreKind::Database && value.len() <= 128 {
-            self.store.delete_session(hash_token(value)).await?;
+    pub async fn logout(&self, value: &str) -> Result<(), AuthError> {
+        if self.service.config.session_store == SessionStoreKind::Database && value.len() <= 128 {
+            self.service.store.delete_session(hash_token(value)).await?;
         }
         Ok(())
     }

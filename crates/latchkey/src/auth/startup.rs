@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use latchkey_guard::{TtlCache, Verifier};
+use latchkey_guard::{TtlCache, Verifier, VerifierSettings};
 
 use super::keys::KeyRing;
 use super::oidc::Providers;
@@ -21,8 +21,32 @@ pub(super) struct Secrets {
     pub(super) sealer: CookieSealer,
 }
 
+/// The verifier of this server's own access tokens, as configured: issuer, audience, the
+/// token leeway and the injected clock. The only place those settings are put together, so
+/// the server and the CLI check tokens alike.
+#[must_use]
+pub fn verifier_for(config: &Config) -> Arc<Verifier> {
+    let mut settings = VerifierSettings::new(config.issuer.clone(), config.audience.clone())
+        .with_clock(config.clock.clone());
+    settings.leeway = config.token_leeway;
+    Arc::new(Verifier::new(settings))
+}
+
 impl AuthService {
-    /// Builds the service and loads (or creates) the signing keys and the refresh-token key.
+    /// Builds the service from `config` and loads (or creates) the signing keys and the
+    /// refresh-token key.
+    ///
+    /// # Errors
+    /// A store failure or bad key material.
+    pub async fn open(store: Arc<dyn Store>, config: Arc<Config>) -> Result<Self, AuthError> {
+        let service = Self::unloaded(store, config)?;
+        service.load().await?;
+        Ok(service)
+    }
+
+    /// As [`AuthService::open`], with a verifier the caller built (tests that check tokens
+    /// with a verifier of their own); it must come from [`verifier_for`] to honour the
+    /// configured leeway and clock.
     ///
     /// # Errors
     /// A store failure or bad key material.
@@ -31,18 +55,23 @@ impl AuthService {
         config: Arc<Config>,
         verifier: Arc<Verifier>,
     ) -> Result<Self, AuthError> {
-        let service = Self::unloaded(store, config, verifier)?;
+        let service = Self::with_verifier(store, config, verifier)?;
         service.load().await?;
         Ok(service)
     }
 
-    /// Builds the service without touching the store; it is ready once [`AuthService::load`]
-    /// succeeds.
+    /// Builds the service (and its verifier) from `config` without touching the store; it is
+    /// ready once [`AuthService::load`] succeeds.
     ///
     /// # Errors
     /// [`AuthError::Internal`] for Argon2 parameters the library refuses or an unusable OAuth
     /// provider configuration.
-    pub fn unloaded(
+    pub fn unloaded(store: Arc<dyn Store>, config: Arc<Config>) -> Result<Self, AuthError> {
+        let verifier = verifier_for(&config);
+        Self::with_verifier(store, config, verifier)
+    }
+
+    fn with_verifier(
         store: Arc<dyn Store>,
         config: Arc<Config>,
         verifier: Arc<Verifier>,
@@ -56,6 +85,7 @@ impl AuthService {
             config.hs256_secret.clone(),
             publish_for,
             verifier.clone(),
+            config.clock.clone(),
         );
         let oidc = Providers::new(&config.oauth)?;
         Ok(Self {
@@ -83,9 +113,9 @@ impl AuthService {
             super::fill_random(&mut candidate)?;
             let refresh_key = self
                 .store
-                .server_secret(REFRESH_KEY_NAME, &candidate)
+                .server_secret(REFRESH_KEY_NAME, &candidate, self.now())
                 .await?;
-            let sealer = build_sealer(&*self.store, &self.config.session_keys).await?;
+            let sealer = build_sealer(&*self.store, &self.config.session_keys, self.now()).await?;
             let codec = RefreshCodec::new(&refresh_key);
             let _ = self.secrets.set(Secrets { codec, sealer });
         }

@@ -21,7 +21,7 @@ use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 
 use super::refresh::hash_token;
-use super::{AuthError, AuthService, ClientInfo, now, seconds_until, to_time};
+use super::{AuthError, AuthService, ClientInfo, seconds_until, to_time};
 use crate::config::RateLimit;
 use crate::store::UserRecord;
 
@@ -85,7 +85,7 @@ impl AuthService {
         limit: RateLimit,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        let now = now();
+        let now = self.now();
         if let Some(ip) = &client.ip {
             let key = format!("{what}:ip:{}", address_key(ip));
             self.take(&key, limit.per_address, limit.window, now)
@@ -104,7 +104,7 @@ impl AuthService {
         let Some(parsed) = self.codec().ok().and_then(|c| c.parse(token)) else {
             return false;
         };
-        let now = now();
+        let now = self.now();
         let hash = hash_token(token);
         matches!(
             self.store.find_family(parsed.family_id, now).await,
@@ -125,7 +125,7 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<Attempt, AuthError> {
         let throttle = self.config.throttle;
-        let now = now();
+        let now = self.now();
         let net = client.ip.as_deref().map(address_key);
         let mut attempt = Attempt {
             address: net.as_ref().map(|n| format!("ip:{n}")),
@@ -187,7 +187,7 @@ impl AuthService {
         }
         if let Some(key) = &attempt.known {
             self.store
-                .throttle_hit(key, now(), to_time(KNOWN_ADDRESS_TTL))
+                .throttle_hit(key, self.now(), to_time(KNOWN_ADDRESS_TTL))
                 .await?;
         }
         Ok(())

@@ -36,7 +36,7 @@ pub struct Limits {
 }
 
 /// The variables read here.
-pub const VARIABLES: &[&str] = &[
+pub(super) const VARIABLES: &[&str] = &[
     "LATCHKEY_REGISTER_MAX_PER_IP",
     "LATCHKEY_REGISTER_MAX_GLOBAL",
     "LATCHKEY_REGISTER_WINDOW",

@@ -2,22 +2,45 @@
 //!
 //! Every setting is a `LATCHKEY_*` variable; a bad or contradictory value stops the server
 //! with a message naming the variable. Secrets are typed so that `Debug` never shows them.
+//!
+//! Each area parses its own variables and lists their names next to its parser
+//! (`VARIABLES`); the known names, used to warn about unknown `LATCHKEY_*` variables, are
+//! those lists together ([`AREAS`]), and a test proves that every name a parser reads is in
+//! one of them.
 
+mod cookies;
+mod database;
 mod duration;
+mod keys;
 mod limits;
+mod logging;
 mod oauth;
+mod passwords;
+mod server;
+mod sessions;
+mod testing;
+mod throttle;
+mod tokens;
+mod vars;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretSlice, SecretString};
-use url::Url;
+use secrecy::{SecretSlice, SecretString};
 
+pub use cookies::SameSite;
+pub use database::DatabaseUrl;
 pub use duration::{format_duration, parse_duration};
+pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
+pub use passwords::Argon2Settings;
+pub use sessions::SessionStoreKind;
+#[doc(hidden)]
+pub use testing::TEST_ISSUER;
+pub use throttle::ThrottleSettings;
+use vars::Vars;
 
 /// A setting that could not be accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -36,132 +59,12 @@ fn err(variable: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// The access-token signing algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigningAlg {
-    /// Ed25519 (the default).
-    EdDSA,
-    /// ECDSA P-256 with SHA-256.
-    ES256,
-    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
-    RS256,
-    /// HMAC-SHA-256 with a configured shared secret (no JWKS is published).
-    HS256,
-}
-
-impl SigningAlg {
-    /// The JOSE name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EdDSA => "EdDSA",
-            Self::ES256 => "ES256",
-            Self::RS256 => "RS256",
-            Self::HS256 => "HS256",
-        }
-    }
-}
-
-/// The cookie `SameSite` attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SameSite {
-    /// Never sent cross-site.
-    Strict,
-    /// Sent on top-level navigations.
-    Lax,
-    /// Always sent (requires `Secure`).
-    None,
-}
-
-impl SameSite {
-    /// The attribute value.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Strict => "Strict",
-            Self::Lax => "Lax",
-            Self::None => "None",
-        }
-    }
-}
-
-/// Where classic sessions keep their data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionStoreKind {
-    /// In the database, with only an id in the cookie.
-    Database,
-    /// In a sealed (encrypted, authenticated) cookie.
-    Cookie,
-}
-
-/// A database URL whose password never shows in `Debug` or `Display`.
-#[derive(Clone)]
-pub struct DatabaseUrl(SecretString);
-
-impl DatabaseUrl {
-    /// Wraps a URL.
-    #[must_use]
-    pub fn new(url: &str) -> Self {
-        Self(SecretString::from(url.to_owned()))
-    }
-
-    /// The full URL, password included: hand it to the driver only.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-
-    /// The URL scheme (`sqlite`, `mongodb`, ...).
-    #[must_use]
-    pub fn scheme(&self) -> &str {
-        self.expose().split_once("://").map_or("", |(s, _)| s)
-    }
-}
-
-impl fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match Url::parse(self.expose()) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("REDACTED"));
-                write!(f, "{url}")
-            }
-            Ok(url) => write!(f, "{url}"),
-            Err(_) => write!(f, "{}://…", self.scheme()),
-        }
-    }
-}
-
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DatabaseUrl({self})")
-    }
-}
-
-/// Argon2id cost parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Argon2Settings {
-    /// Memory in KiB (OWASP: 19456).
-    pub memory_kib: u32,
-    /// Passes (OWASP: 2).
-    pub iterations: u32,
-    /// Lanes (OWASP: 1).
-    pub parallelism: u32,
-}
-
-/// Failed-login throttling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThrottleSettings {
-    /// Failures per account within the window before logins for it are refused.
-    pub max_failures_per_account: u32,
-    /// Failures per client address within the window.
-    pub max_failures_per_ip: u32,
-    /// The counting window.
-    pub window: Duration,
-}
-
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The clock every expiry decision reads: the system clock from [`Config::from_env`];
+    /// tests put a [`latchkey_guard::TestClock`] here and move it instead of sleeping.
+    pub clock: latchkey_guard::SharedClock,
     /// `LATCHKEY_LISTEN`.
     pub listen: SocketAddr,
     /// `LATCHKEY_DATABASE_URL`.
@@ -227,89 +130,25 @@ pub struct Config {
     pub unknown_variables: Vec<String>,
 }
 
-const KNOWN: &[&str] = &[
-    "LATCHKEY_LISTEN",
-    "LATCHKEY_DATABASE_URL",
-    "LATCHKEY_ISSUER",
-    "LATCHKEY_AUDIENCE",
-    "LATCHKEY_ACCESS_TOKEN_TTL",
-    "LATCHKEY_REFRESH_TOKEN_TTL",
-    "LATCHKEY_SESSION_MAX_LIFETIME",
-    "LATCHKEY_REFRESH_REUSE_INTERVAL",
-    "LATCHKEY_TOKEN_LEEWAY",
-    "LATCHKEY_COOKIE_SECURE",
-    "LATCHKEY_COOKIE_SAMESITE",
-    "LATCHKEY_REFRESH_COOKIE_NAME",
-    "LATCHKEY_ALLOWED_ORIGINS",
-    "LATCHKEY_SIGNING_ALG",
-    "LATCHKEY_HS256_SECRET",
-    "LATCHKEY_PASSWORD_MIN_LENGTH",
-    "LATCHKEY_ARGON2_MEMORY_KIB",
-    "LATCHKEY_ARGON2_ITERATIONS",
-    "LATCHKEY_ARGON2_PARALLELISM",
-    "LATCHKEY_LOGIN_MAX_FAILURES_PER_ACCOUNT",
-    "LATCHKEY_LOGIN_MAX_FAILURES_PER_IP",
-    "LATCHKEY_LOGIN_THROTTLE_WINDOW",
-    "LATCHKEY_BODY_LIMIT",
-    "LATCHKEY_OAUTH_PROVIDERS",
-    "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
-    "LATCHKEY_OAUTH_AUTO_LINK_VERIFIED_EMAIL",
-    "LATCHKEY_SESSION_STORE",
-    "LATCHKEY_SESSION_COOKIE_NAME",
-    "LATCHKEY_SESSION_IDLE_TIMEOUT",
-    "LATCHKEY_SESSION_ABSOLUTE_TIMEOUT",
-    "LATCHKEY_SESSION_KEYS",
-    "LATCHKEY_CONTENT_SECURITY_POLICY",
-    "LATCHKEY_KEY_RELOAD_INTERVAL",
-    "LATCHKEY_KEY_PUBLISH_AHEAD",
-    "LATCHKEY_LOG",
-    "LATCHKEY_LOG_FORMAT",
+/// The variables of every area, in the order they are parsed; with the per-provider OAuth
+/// variables of the listed providers, these are the known ones.
+const AREAS: &[&[&str]] = &[
+    server::VARIABLES,
+    database::VARIABLES,
+    tokens::VARIABLES,
+    cookies::VARIABLES,
+    keys::VARIABLES,
+    passwords::VARIABLES,
+    throttle::VARIABLES,
+    limits::VARIABLES,
+    oauth::VARIABLES,
+    sessions::VARIABLES,
+    logging::VARIABLES,
 ];
 
-struct Vars<'a>(&'a HashMap<String, String>);
-
-impl Vars<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
-    }
-
-    fn duration(&self, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
-        parse_duration(self.get(name).unwrap_or(default)).map_err(|m| err(name, m))
-    }
-
-    fn number<T: std::str::FromStr>(
-        &self,
-        name: &'static str,
-        default: T,
-    ) -> Result<T, ConfigError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| err(name, format!("`{v}` is not a whole number"))),
-        }
-    }
-
-    fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(name).map(str::to_ascii_lowercase).as_deref() {
-            None => Ok(default),
-            Some("true" | "1" | "yes" | "on") => Ok(true),
-            Some("false" | "0" | "no" | "off") => Ok(false),
-            Some(v) => Err(err(name, format!("`{v}` is not true or false"))),
-        }
-    }
-
-    fn list(&self, name: &str) -> Vec<String> {
-        self.get(name)
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
+/// Whether `name` is a variable some area reads (per-provider OAuth variables aside).
+fn is_known(name: &str) -> bool {
+    AREAS.iter().any(|area| area.contains(&name))
 }
 
 impl Config {
@@ -334,353 +173,29 @@ impl Config {
     /// Builds and validates the configuration from a map of variables (pure: tests use this).
     ///
     /// # Errors
-    /// The first setting that cannot be accepted, naming its variable.
+    /// The first setting that cannot be accepted, naming its variable (areas are checked in
+    /// the order of [`AREAS`]).
     pub fn from_env_map(map: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let vars = Vars(map);
-        let listen_text = vars.get("LATCHKEY_LISTEN").unwrap_or("127.0.0.1:8080");
-        let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            err(
-                "LATCHKEY_LISTEN",
-                format!("`{listen_text}` is not an address like 127.0.0.1:8080"),
-            )
-        })?;
+        Self::from_vars(&Vars::new(map), map)
+    }
 
-        let database_url = DatabaseUrl::new(
-            vars.get("LATCHKEY_DATABASE_URL")
-                .unwrap_or("sqlite://latchkey.db"),
-        );
-        match database_url.scheme() {
-            "sqlite" | "mongodb" | "mongodb+srv" => {}
-            _ => {
-                return Err(err(
-                    "LATCHKEY_DATABASE_URL",
-                    "must start with sqlite:// or mongodb://",
-                ));
-            }
-        }
-
-        let issuer = match vars.get("LATCHKEY_ISSUER") {
-            Some(v) => {
-                let url = Url::parse(v)
-                    .map_err(|_| err("LATCHKEY_ISSUER", format!("`{v}` is not a URL")))?;
-                if !matches!(url.scheme(), "http" | "https")
-                    || url.query().is_some()
-                    || url.fragment().is_some()
-                {
-                    return Err(err(
-                        "LATCHKEY_ISSUER",
-                        "must be an http(s) URL without query or fragment",
-                    ));
-                }
-                v.trim_end_matches('/').to_owned()
-            }
-            None => format!("http://{listen}"),
-        };
-        let audience = vars
-            .get("LATCHKEY_AUDIENCE")
-            .map_or_else(|| issuer.clone(), str::to_owned);
-
-        let access_token_ttl = vars.duration("LATCHKEY_ACCESS_TOKEN_TTL", "10m")?;
-        if !(60..=3_600).contains(&access_token_ttl.as_secs()) {
-            return Err(err(
-                "LATCHKEY_ACCESS_TOKEN_TTL",
-                "must be between 1m and 60m",
-            ));
-        }
-        let refresh_token_ttl = vars.duration("LATCHKEY_REFRESH_TOKEN_TTL", "1d")?;
-        if refresh_token_ttl <= access_token_ttl {
-            return Err(err(
-                "LATCHKEY_REFRESH_TOKEN_TTL",
-                "must be longer than LATCHKEY_ACCESS_TOKEN_TTL",
-            ));
-        }
-        let session_max_lifetime = vars.duration("LATCHKEY_SESSION_MAX_LIFETIME", "30d")?;
-        if session_max_lifetime < refresh_token_ttl {
-            return Err(err(
-                "LATCHKEY_SESSION_MAX_LIFETIME",
-                "must not be shorter than LATCHKEY_REFRESH_TOKEN_TTL",
-            ));
-        }
-        let refresh_reuse_interval = vars.duration("LATCHKEY_REFRESH_REUSE_INTERVAL", "10s")?;
-        if refresh_reuse_interval.as_secs() > 300 || refresh_reuse_interval >= refresh_token_ttl {
-            return Err(err(
-                "LATCHKEY_REFRESH_REUSE_INTERVAL",
-                "must be at most 5m and shorter than the refresh lifetime",
-            ));
-        }
-        let token_leeway = vars.duration("LATCHKEY_TOKEN_LEEWAY", "30s")?;
-        if token_leeway.as_secs() > 300 {
-            return Err(err("LATCHKEY_TOKEN_LEEWAY", "must be at most 5m"));
-        }
-
-        let cookie_secure = vars.boolean("LATCHKEY_COOKIE_SECURE", true)?;
-        let cookie_same_site = match vars
-            .get("LATCHKEY_COOKIE_SAMESITE")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("strict") => SameSite::Strict,
-            Some("lax") => SameSite::Lax,
-            Some("none") if cookie_secure => SameSite::None,
-            Some("none") => {
-                return Err(err(
-                    "LATCHKEY_COOKIE_SAMESITE",
-                    "None requires LATCHKEY_COOKIE_SECURE=true",
-                ));
-            }
-            Some(v) => {
-                return Err(err(
-                    "LATCHKEY_COOKIE_SAMESITE",
-                    format!("`{v}` is not Strict, Lax or None"),
-                ));
-            }
-        };
-        let default_cookie = if cookie_secure {
-            "__Secure-refresh_token"
-        } else {
-            "refresh_token"
-        };
-        let refresh_cookie_name = vars
-            .get("LATCHKEY_REFRESH_COOKIE_NAME")
-            .unwrap_or(default_cookie)
-            .to_owned();
-        if !refresh_cookie_name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        {
-            return Err(err(
-                "LATCHKEY_REFRESH_COOKIE_NAME",
-                "may hold only letters, digits, `-`, `_` and `.`",
-            ));
-        }
-        if refresh_cookie_name.starts_with("__Host-") {
-            return Err(err(
-                "LATCHKEY_REFRESH_COOKIE_NAME",
-                "`__Host-` cookies need Path=/, but the refresh cookie uses Path=/auth",
-            ));
-        }
-        if refresh_cookie_name.starts_with("__Secure-") && !cookie_secure {
-            return Err(err(
-                "LATCHKEY_REFRESH_COOKIE_NAME",
-                "`__Secure-` cookies need LATCHKEY_COOKIE_SECURE=true",
-            ));
-        }
-
-        let allowed_origins = vars.list("LATCHKEY_ALLOWED_ORIGINS");
-        for origin in &allowed_origins {
-            let ok = Url::parse(origin).is_ok_and(|u| {
-                matches!(u.scheme(), "http" | "https")
-                    && u.path() == "/"
-                    && u.query().is_none()
-                    && !origin.ends_with('/')
-            });
-            if !ok {
-                return Err(err(
-                    "LATCHKEY_ALLOWED_ORIGINS",
-                    format!("`{origin}` is not an origin like https://app.example.com"),
-                ));
-            }
-        }
-
-        let signing_alg = match vars.get("LATCHKEY_SIGNING_ALG").unwrap_or("EdDSA") {
-            "EdDSA" => SigningAlg::EdDSA,
-            "ES256" => SigningAlg::ES256,
-            "RS256" => SigningAlg::RS256,
-            "HS256" => SigningAlg::HS256,
-            v => {
-                return Err(err(
-                    "LATCHKEY_SIGNING_ALG",
-                    format!("`{v}` is not EdDSA, ES256, RS256 or HS256"),
-                ));
-            }
-        };
-        let hs256_secret = vars
-            .get("LATCHKEY_HS256_SECRET")
-            .map(|s| SecretString::from(s.to_owned()));
-        match (&hs256_secret, signing_alg) {
-            (None, SigningAlg::HS256) => {
-                return Err(err(
-                    "LATCHKEY_HS256_SECRET",
-                    "is required when LATCHKEY_SIGNING_ALG=HS256",
-                ));
-            }
-            (Some(s), SigningAlg::HS256) if s.expose_secret().len() < 32 => {
-                return Err(err(
-                    "LATCHKEY_HS256_SECRET",
-                    "must be at least 32 characters",
-                ));
-            }
-            (Some(_), a) if a != SigningAlg::HS256 => {
-                return Err(err(
-                    "LATCHKEY_HS256_SECRET",
-                    "is only used with LATCHKEY_SIGNING_ALG=HS256",
-                ));
-            }
-            _ => {}
-        }
-
-        let password_min_length = vars.number("LATCHKEY_PASSWORD_MIN_LENGTH", 15usize)?;
-        if !(8..=256).contains(&password_min_length) {
-            return Err(err(
-                "LATCHKEY_PASSWORD_MIN_LENGTH",
-                "must be between 8 and 256",
-            ));
-        }
-        let argon2 = Argon2Settings {
-            memory_kib: vars.number("LATCHKEY_ARGON2_MEMORY_KIB", 19_456u32)?,
-            iterations: vars.number("LATCHKEY_ARGON2_ITERATIONS", 2u32)?,
-            parallelism: vars.number("LATCHKEY_ARGON2_PARALLELISM", 1u32)?,
-        };
-        if argon2.memory_kib < 1_024 || argon2.memory_kib > 4 * 1_024 * 1_024 {
-            return Err(err(
-                "LATCHKEY_ARGON2_MEMORY_KIB",
-                "must be between 1024 and 4194304",
-            ));
-        }
-        if !(1..=100).contains(&argon2.iterations) {
-            return Err(err(
-                "LATCHKEY_ARGON2_ITERATIONS",
-                "must be between 1 and 100",
-            ));
-        }
-        if !(1..=64).contains(&argon2.parallelism) {
-            return Err(err(
-                "LATCHKEY_ARGON2_PARALLELISM",
-                "must be between 1 and 64",
-            ));
-        }
-
-        let throttle = ThrottleSettings {
-            max_failures_per_account: vars
-                .number("LATCHKEY_LOGIN_MAX_FAILURES_PER_ACCOUNT", 10u32)?,
-            max_failures_per_ip: vars.number("LATCHKEY_LOGIN_MAX_FAILURES_PER_IP", 100u32)?,
-            window: vars.duration("LATCHKEY_LOGIN_THROTTLE_WINDOW", "15m")?,
-        };
-        if throttle.max_failures_per_account == 0 {
-            return Err(err(
-                "LATCHKEY_LOGIN_MAX_FAILURES_PER_ACCOUNT",
-                "must be at least 1",
-            ));
-        }
-        if throttle.max_failures_per_ip == 0 {
-            return Err(err(
-                "LATCHKEY_LOGIN_MAX_FAILURES_PER_IP",
-                "must be at least 1",
-            ));
-        }
-        if throttle.window.is_zero() {
-            return Err(err("LATCHKEY_LOGIN_THROTTLE_WINDOW", "must be at least 1s"));
-        }
-
-        let body_limit = vars.number("LATCHKEY_BODY_LIMIT", 64 * 1024usize)?;
-        if !(1_024..=16 * 1024 * 1024).contains(&body_limit) {
-            return Err(err(
-                "LATCHKEY_BODY_LIMIT",
-                "must be between 1024 and 16777216 bytes",
-            ));
-        }
-
-        let limits = limits::parse(&vars)?;
-
-        let oauth = oauth::parse(
-            &|k| vars.get(k).map(str::to_owned),
-            &|k| vars.list(k),
-            vars.boolean("LATCHKEY_OAUTH_AUTO_LINK_VERIFIED_EMAIL", false)?,
-        )?;
-        let session_store = match vars.get("LATCHKEY_SESSION_STORE").unwrap_or("database") {
-            "database" => SessionStoreKind::Database,
-            "cookie" => SessionStoreKind::Cookie,
-            v => {
-                return Err(err(
-                    "LATCHKEY_SESSION_STORE",
-                    format!("`{v}` is not database or cookie"),
-                ));
-            }
-        };
-
-        let default_session_cookie = if cookie_secure {
-            "__Host-session"
-        } else {
-            "session"
-        };
-        let session_cookie_name = vars
-            .get("LATCHKEY_SESSION_COOKIE_NAME")
-            .unwrap_or(default_session_cookie)
-            .to_owned();
-        if !session_cookie_name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            || ((session_cookie_name.starts_with("__Host-")
-                || session_cookie_name.starts_with("__Secure-"))
-                && !cookie_secure)
-            || session_cookie_name == refresh_cookie_name
-        {
-            return Err(err(
-                "LATCHKEY_SESSION_COOKIE_NAME",
-                "must be a cookie name (letters, digits, `-_.`), differ from the refresh cookie, \
-                 and use __Host-/__Secure- only with LATCHKEY_COOKIE_SECURE=true",
-            ));
-        }
-        let session_idle_timeout = vars.duration("LATCHKEY_SESSION_IDLE_TIMEOUT", "30m")?;
-        let session_absolute_timeout = vars.duration("LATCHKEY_SESSION_ABSOLUTE_TIMEOUT", "12h")?;
-        if session_idle_timeout.as_secs() < 60 {
-            return Err(err("LATCHKEY_SESSION_IDLE_TIMEOUT", "must be at least 1m"));
-        }
-        if session_absolute_timeout < session_idle_timeout {
-            return Err(err(
-                "LATCHKEY_SESSION_ABSOLUTE_TIMEOUT",
-                "must not be shorter than LATCHKEY_SESSION_IDLE_TIMEOUT",
-            ));
-        }
-        let mut session_keys = Vec::new();
-        for key in vars.list("LATCHKEY_SESSION_KEYS") {
-            use base64::Engine;
-            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(key.trim_end_matches('='))
-                .or_else(|_| base64::engine::general_purpose::STANDARD.decode(&key))
-                .ok()
-                .filter(|b| b.len() == 32)
-                .ok_or_else(|| {
-                    err(
-                        "LATCHKEY_SESSION_KEYS",
-                        "each key must be 32 bytes in base64",
-                    )
-                })?;
-            session_keys.push(SecretSlice::from(bytes));
-        }
-
-        let content_security_policy = vars
-            .get("LATCHKEY_CONTENT_SECURITY_POLICY")
-            .map(str::to_owned);
-        if let Some(csp) = &content_security_policy
-            && axum::http::HeaderValue::from_str(csp).is_err()
-        {
-            return Err(err(
-                "LATCHKEY_CONTENT_SECURITY_POLICY",
-                "must be a valid header value",
-            ));
-        }
-        let key_reload_interval = vars.duration("LATCHKEY_KEY_RELOAD_INTERVAL", "10s")?;
-        if !(1..=3_600).contains(&key_reload_interval.as_secs()) {
-            return Err(err(
-                "LATCHKEY_KEY_RELOAD_INTERVAL",
-                "must be between 1s and 1h",
-            ));
-        }
-        let key_publish_ahead = vars.duration("LATCHKEY_KEY_PUBLISH_AHEAD", "15m")?;
-        if key_publish_ahead <= key_reload_interval || key_publish_ahead.as_secs() > 86_400 {
-            return Err(err(
-                "LATCHKEY_KEY_PUBLISH_AHEAD",
-                "must be longer than LATCHKEY_KEY_RELOAD_INTERVAL (10s by default) and at most 1d",
-            ));
-        }
+    fn from_vars(vars: &Vars<'_>, map: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let server = server::parse(vars)?;
+        let database_url = database::parse(vars)?;
+        let tokens = tokens::parse(vars)?;
+        let cookies = cookies::parse(vars)?;
+        let keys = keys::parse(vars)?;
+        let passwords = passwords::parse(vars)?;
+        let throttle = throttle::parse(vars)?;
+        let limits = limits::parse(vars)?;
+        let oauth = oauth::from_vars(vars)?;
+        let sessions = sessions::parse(vars, &cookies)?;
 
         let mut unknown_variables: Vec<String> = map
             .keys()
             .filter(|k| {
                 k.starts_with("LATCHKEY_")
-                    && !KNOWN.contains(&k.as_str())
-                    && !limits::VARIABLES.contains(&k.as_str())
+                    && !is_known(k)
                     && !oauth::is_provider_variable(k, &oauth.providers)
             })
             .cloned()
@@ -688,35 +203,36 @@ impl Config {
         unknown_variables.sort();
 
         Ok(Self {
-            listen,
+            clock: latchkey_guard::SystemClock::shared(),
+            listen: server.listen,
             database_url,
-            issuer,
-            audience,
-            access_token_ttl,
-            refresh_token_ttl,
-            session_max_lifetime,
-            refresh_reuse_interval,
-            token_leeway,
-            cookie_secure,
-            cookie_same_site,
-            refresh_cookie_name,
-            allowed_origins,
-            signing_alg,
-            hs256_secret,
-            password_min_length,
-            argon2,
+            issuer: server.issuer,
+            audience: server.audience,
+            access_token_ttl: tokens.access_token_ttl,
+            refresh_token_ttl: tokens.refresh_token_ttl,
+            session_max_lifetime: tokens.session_max_lifetime,
+            refresh_reuse_interval: tokens.refresh_reuse_interval,
+            token_leeway: tokens.token_leeway,
+            cookie_secure: cookies.cookie_secure,
+            cookie_same_site: cookies.cookie_same_site,
+            refresh_cookie_name: cookies.refresh_cookie_name,
+            allowed_origins: server.allowed_origins,
+            signing_alg: keys.signing_alg,
+            hs256_secret: keys.hs256_secret,
+            password_min_length: passwords.password_min_length,
+            argon2: passwords.argon2,
             throttle,
-            body_limit,
+            body_limit: server.body_limit,
             limits,
             oauth,
-            session_store,
-            session_cookie_name,
-            session_idle_timeout,
-            session_absolute_timeout,
-            session_keys,
-            content_security_policy,
-            key_reload_interval,
-            key_publish_ahead,
+            session_store: sessions.session_store,
+            session_cookie_name: sessions.session_cookie_name,
+            session_idle_timeout: sessions.session_idle_timeout,
+            session_absolute_timeout: sessions.session_absolute_timeout,
+            session_keys: sessions.session_keys,
+            content_security_policy: server.content_security_policy,
+            key_reload_interval: keys.key_reload_interval,
+            key_publish_ahead: keys.key_publish_ahead,
             unknown_variables,
         })
     }
@@ -778,7 +294,7 @@ mod tests {
     fn malformed_values_name_their_variable() {
         let cases = [
             ("LATCHKEY_LISTEN", "nowhere"),
-            ("LATCHKEY_DATABASE_URL", "postgres://x"),
+            ("LATCHKEY_DATABASE_URL", "redis://x"),
             ("LATCHKEY_ISSUER", "not a url"),
             ("LATCHKEY_COOKIE_SECURE", "maybe"),
             ("LATCHKEY_SIGNING_ALG", "none"),
@@ -793,6 +309,21 @@ mod tests {
                 variable,
                 "{variable}={value}"
             );
+        }
+    }
+
+    #[test]
+    fn postgres_urls_are_accepted_and_their_passwords_redacted() {
+        for url in [
+            "postgres://latchkey:hunter2hunter2@db.example:5432/latchkey?sslmode=require",
+            "postgresql://latchkey@db.example/latchkey?password=hunter2hunter2&sslmode=verify-full",
+        ] {
+            let c = config(&[("LATCHKEY_DATABASE_URL", url)]).unwrap();
+            let shown = format!("{} {:?}", c.database_url, c.database_url);
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("REDACTED"), "{shown}");
+            assert!(shown.contains("sslmode="), "{shown}");
+            assert_eq!(c.database_url.expose(), url, "the driver gets the password");
         }
     }
 
@@ -843,5 +374,67 @@ mod tests {
             c.unknown_variables,
             vec!["LATCHKEY_ACESS_TOKEN_TTL".to_owned()]
         );
+    }
+
+    /// Every settable variable with a valid non-default value, one OAuth provider included.
+    fn full_map() -> HashMap<String, String> {
+        [
+            ("LATCHKEY_LISTEN", "127.0.0.1:9000"),
+            ("LATCHKEY_ISSUER", "https://auth.example.com"),
+            ("LATCHKEY_AUDIENCE", "https://api.example.com"),
+            ("LATCHKEY_ALLOWED_ORIGINS", "https://app.example.com"),
+            ("LATCHKEY_BODY_LIMIT", "4096"),
+            ("LATCHKEY_CONTENT_SECURITY_POLICY", "none"),
+            ("LATCHKEY_DATABASE_URL", "sqlite://x.db"),
+            ("LATCHKEY_SIGNING_ALG", "HS256"),
+            ("LATCHKEY_HS256_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("LATCHKEY_OAUTH_PROVIDERS", "corp"),
+            (
+                "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
+                "https://app.example.com/",
+            ),
+            ("LATCHKEY_OAUTH_CORP_ISSUER", "https://id.corp.example"),
+            ("LATCHKEY_OAUTH_CORP_CLIENT_ID", "latchkey"),
+            ("LATCHKEY_OAUTH_CORP_CLIENT_SECRET", "x"),
+            ("LATCHKEY_SESSION_STORE", "cookie"),
+            (
+                "LATCHKEY_SESSION_KEYS",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ),
+            ("LATCHKEY_LOG", "debug"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    #[test]
+    fn every_variable_a_parser_reads_is_known_and_every_known_one_is_read() {
+        let map = full_map();
+        let vars = Vars::new(&map);
+        let c = Config::from_vars(&vars, &map).unwrap();
+        assert!(c.unknown_variables.is_empty(), "{:?}", c.unknown_variables);
+        let read = vars.read.into_inner();
+        for name in &read {
+            assert!(
+                is_known(name) || oauth::is_provider_variable(name, &c.oauth.providers),
+                "{name} is read but in no area's VARIABLES"
+            );
+        }
+        for name in AREAS.iter().flat_map(|area| area.iter()) {
+            assert!(
+                read.contains(*name) || logging::VARIABLES.contains(name),
+                "{name} is listed but no parser reads it"
+            );
+        }
+    }
+
+    #[test]
+    fn no_variable_is_listed_by_two_areas() {
+        let mut all: Vec<&str> = AREAS.iter().flat_map(|area| area.iter().copied()).collect();
+        let count = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), count);
     }
 }

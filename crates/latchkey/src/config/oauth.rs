@@ -6,7 +6,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::{ConfigError, err};
+use super::{ConfigError, Vars, err};
 
 /// Google's issuer, preset for a provider named `google`.
 pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
@@ -70,6 +70,24 @@ impl OAuthConfig {
     }
 }
 
+/// The variables read here, apart from the per-provider `LATCHKEY_OAUTH_<NAME>_*` (see
+/// [`is_provider_variable`]).
+pub(super) const VARIABLES: &[&str] = &[
+    "LATCHKEY_OAUTH_AUTO_LINK_VERIFIED_EMAIL",
+    "LATCHKEY_OAUTH_PROVIDERS",
+    "LATCHKEY_OAUTH_REDIRECT_ALLOWLIST",
+];
+
+/// Reads the OAuth settings from the variables.
+pub(super) fn from_vars(vars: &Vars<'_>) -> Result<OAuthConfig, ConfigError> {
+    let auto_link = vars.boolean("LATCHKEY_OAUTH_AUTO_LINK_VERIFIED_EMAIL", false)?;
+    parse(
+        &|k| vars.get(k).map(str::to_owned),
+        &|k| vars.list(k),
+        auto_link,
+    )
+}
+
 /// Whether `name` is one of the per-provider variables of a listed provider.
 pub(super) fn is_provider_variable(name: &str, providers: &[OAuthProviderConfig]) -> bool {
     providers.iter().any(|p| {
@@ -89,7 +107,7 @@ fn leak(name: String) -> &'static str {
     Box::leak(name.into_boxed_str())
 }
 
-/// Reads the OAuth settings from the variables.
+/// Reads the OAuth settings through `get` and `list`.
 pub(super) fn parse(
     get: &dyn Fn(&str) -> Option<String>,
     list: &dyn Fn(&str) -> Vec<String>,

@@ -64,7 +64,8 @@ pub async fn list_users(
     let (after, limit) = page_query(query.as_deref())?;
     let page = state
         .auth
-        .admin_list_users(caller(&admin)?, after, limit)
+        .admin()
+        .list_users(caller(&admin)?, after, limit)
         .await?;
     let users: Vec<UserView> = page.users.iter().map(UserView::admin).collect();
     let next = page.next.map(|id| id.to_string());
@@ -83,7 +84,8 @@ pub async fn set_roles(
 ) -> Result<Response, ApiError> {
     let user = state
         .auth
-        .admin_set_roles(caller(&admin)?, target(&id)?, body.roles)
+        .admin()
+        .set_roles(caller(&admin)?, target(&id)?, body.roles)
         .await?;
     Ok(no_store(
         Json(json!({ "user": UserView::admin(&user) })).into_response(),
@@ -98,7 +100,8 @@ pub async fn revoke_sessions(
 ) -> Result<StatusCode, ApiError> {
     state
         .auth
-        .admin_revoke_sessions(caller(&admin)?, target(&id)?)
+        .admin()
+        .end_logins(caller(&admin)?, target(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -112,7 +115,8 @@ pub async fn disable(
 ) -> Result<StatusCode, ApiError> {
     state
         .auth
-        .admin_set_disabled(caller(&admin)?, target(&id)?, true)
+        .admin()
+        .set_disabled(caller(&admin)?, target(&id)?, true)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -125,7 +129,8 @@ pub async fn enable(
 ) -> Result<StatusCode, ApiError> {
     state
         .auth
-        .admin_set_disabled(caller(&admin)?, target(&id)?, false)
+        .admin()
+        .set_disabled(caller(&admin)?, target(&id)?, false)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

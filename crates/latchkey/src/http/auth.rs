@@ -12,11 +12,13 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::AppState;
+use super::cookies::cookie;
 use super::error::ApiError;
-use super::extract::{ApiJson, Client, cookie};
+use super::extract::{ApiJson, Client};
 use super::strategy::{CurrentUser, Principal, Via};
-use crate::auth::{AuthError, Issued, Keep, Registration};
-use crate::store::{FamilyRecord, IdentityRecord, SessionRecord, UserRecord};
+use crate::auth::{
+    AuthError, Issued, Keep, LinkedIdentity, Login, LoginKind, Profile, Registration,
+};
 
 /// Body of `POST /auth/register`.
 #[derive(Deserialize)]
@@ -58,7 +60,7 @@ pub struct UserView {
 
 impl UserView {
     /// The admin API's view of a user: the `User` object plus `disabled`.
-    pub fn admin(u: &UserRecord) -> Self {
+    pub fn admin(u: &Profile) -> Self {
         Self {
             disabled: Some(u.disabled),
             ..Self::from(u)
@@ -76,15 +78,15 @@ pub struct IdentityView {
 
 impl UserView {
     /// The user with the provider accounts linked to it.
-    fn with_identities(user: &UserRecord, identities: &[IdentityRecord]) -> Self {
+    fn with_identities(user: &Profile, identities: Vec<LinkedIdentity>) -> Self {
         let mut view = Self::from(user);
         view.identities = Some(
             identities
-                .iter()
+                .into_iter()
                 .map(|i| IdentityView {
-                    provider: i.provider.clone(),
-                    subject: i.subject.clone(),
-                    email: i.email.clone(),
+                    provider: i.provider,
+                    subject: i.subject,
+                    email: i.email,
                 })
                 .collect(),
         );
@@ -96,8 +98,8 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-impl From<&UserRecord> for UserView {
-    fn from(u: &UserRecord) -> Self {
+impl From<&Profile> for UserView {
+    fn from(u: &Profile) -> Self {
         Self {
             id: u.id.to_string(),
             username: u.username.clone(),
@@ -129,27 +131,12 @@ pub(super) fn no_store(mut response: Response) -> Response {
 }
 
 impl AppState {
-    pub(super) fn refresh_cookie(&self, value: &str, max_age: u64) -> HeaderValue {
-        let c = &self.config;
-        self.cookie_header(
-            &c.refresh_cookie_name,
-            value,
-            "/auth",
-            max_age,
-            c.cookie_same_site.as_str(),
-        )
-    }
-
-    fn cleared_cookie(&self) -> HeaderValue {
-        self.refresh_cookie("", 0)
-    }
-
     fn token_response(&self, issued: &Issued) -> Response {
         let body = json!({
             "access_token": issued.access_token.expose_secret(),
             "token_type": "Bearer",
             "expires_in": issued.expires_in,
-            "user": UserView::from(&*issued.user),
+            "user": UserView::from(&issued.user),
         });
         let cookie =
             self.refresh_cookie(issued.refresh_token.expose_secret(), issued.refresh_max_age);
@@ -203,7 +190,7 @@ pub async fn login(
 /// `POST /auth/refresh`: rotates the refresh cookie and returns a new access token.
 pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(rejected) = state.csrf.check(&headers) {
-        return rejected.into_response();
+        return ApiError::CrossSite(rejected).into_response();
     }
     let Some(token) = cookie(&headers, &state.config.refresh_cookie_name) else {
         return state.refresh_failure(AuthError::InvalidRefreshToken);
@@ -224,7 +211,7 @@ impl AppState {
         if clear {
             response
                 .headers_mut()
-                .insert(header::SET_COOKIE, self.cleared_cookie());
+                .insert(header::SET_COOKIE, self.cleared_refresh_cookie());
         }
         response
     }
@@ -236,7 +223,7 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Err(rejected) = state.csrf.check(&headers) {
-        return Ok(rejected.into_response());
+        return Ok(ApiError::CrossSite(rejected).into_response());
     }
     if let Some(token) = cookie(&headers, &state.config.refresh_cookie_name) {
         state.auth.logout(token).await?;
@@ -244,7 +231,7 @@ pub async fn logout(
     Ok(logged_out(
         (
             StatusCode::NO_CONTENT,
-            [(header::SET_COOKIE, state.cleared_cookie())],
+            [(header::SET_COOKIE, state.cleared_refresh_cookie())],
         )
             .into_response(),
     ))
@@ -265,23 +252,29 @@ pub async fn me(
     CurrentUser(who): CurrentUser,
 ) -> Result<Response, ApiError> {
     let user = match &who.via {
-        Via::Session(session) => session.user.clone(),
-        _ => state.auth.user(who.user_id).await?,
+        Via::Session(session) => session.profile(),
+        _ => state.auth.profile(who.user_id).await?,
     };
     let identities = state.auth.identities(who.user_id).await?;
-    let user = UserView::with_identities(&user, &identities);
-    Ok(no_store(Json(json!({ "user": user })).into_response()))
+    let user = UserView::with_identities(&user, identities);
+    Ok(no_store(Json(MeView { user }).into_response()))
+}
+
+/// The body of `GET /auth/me`, serialized straight from the view (no `serde_json::Value`).
+#[derive(Serialize)]
+struct MeView {
+    user: UserView,
 }
 
 fn keep(who: &Principal) -> Keep {
     match &who.via {
         Via::Bearer(claims) => Keep {
-            family: Uuid::parse_str(&claims.sid).ok(),
-            session: None,
+            refresh_family: Uuid::parse_str(&claims.sid).ok(),
+            cookie_session: None,
         },
         Via::Session(session) => Keep {
-            family: None,
-            session: session.id,
+            refresh_family: None,
+            cookie_session: session.id,
         },
         Via::Other(_) => Keep::default(),
     }
@@ -293,42 +286,36 @@ pub async fn sessions(
     State(state): State<AppState>,
     CurrentUser(who): CurrentUser,
 ) -> Result<Response, ApiError> {
-    let (families, sessions) = state.auth.sessions(who.user_id).await?;
+    let logins = state.auth.logins(who.user_id).await?;
     let current = keep(&who);
-    let mut view: Vec<_> = families
+    let view: Vec<_> = logins
         .iter()
-        .map(|f| family_view(f, current.family == Some(f.id)))
+        .map(|login| {
+            let mine = match login.kind {
+                LoginKind::RefreshFamily => current.refresh_family,
+                LoginKind::CookieSession => current.cookie_session,
+            };
+            login_view(login, mine == Some(login.id))
+        })
         .collect();
-    view.extend(
-        sessions
-            .iter()
-            .map(|s| session_view(s, current.session == Some(s.id))),
-    );
     Ok(no_store(Json(json!({ "sessions": view })).into_response()))
 }
 
-fn family_view(f: &FamilyRecord, current: bool) -> serde_json::Value {
+/// A login in `GET /auth/sessions`: `kind` is `refresh` for a refresh family and `session`
+/// for a cookie session (the wire names of API.md).
+fn login_view(login: &Login, current: bool) -> serde_json::Value {
+    let kind = match login.kind {
+        LoginKind::RefreshFamily => "refresh",
+        LoginKind::CookieSession => "session",
+    };
     json!({
-        "id": f.id.to_string(),
-        "kind": "refresh",
-        "created_at": rfc3339(f.created_at),
-        "last_used_at": rfc3339(f.last_used_at),
-        "expires_at": rfc3339(f.expires_at),
-        "user_agent": f.user_agent,
-        "ip": f.ip,
-        "current": current,
-    })
-}
-
-fn session_view(s: &SessionRecord, current: bool) -> serde_json::Value {
-    json!({
-        "id": s.id.to_string(),
-        "kind": "session",
-        "created_at": rfc3339(s.created_at),
-        "last_used_at": rfc3339(s.last_used_at),
-        "expires_at": rfc3339(s.absolute_expires_at),
-        "user_agent": s.user_agent,
-        "ip": s.ip,
+        "id": login.id.to_string(),
+        "kind": kind,
+        "created_at": rfc3339(login.created_at),
+        "last_used_at": rfc3339(login.last_used_at),
+        "expires_at": rfc3339(login.expires_at),
+        "user_agent": login.user_agent,
+        "ip": login.ip,
         "current": current,
     })
 }
@@ -340,7 +327,7 @@ pub async fn delete_session(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::Auth(AuthError::NotFound))?;
-    state.auth.delete_session(who.user_id, id).await?;
+    state.auth.end_login(who.user_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

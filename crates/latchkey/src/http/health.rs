@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::StoreError;
+use crate::auth::AuthError;
 
 /// `GET /healthz`: 200 while the process serves requests.
 pub async fn healthz() -> Json<serde_json::Value> {
@@ -21,12 +21,11 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// else 503.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if !state.auth.is_ready() {
-        return ApiError::from(StoreError::Unavailable("keys not loaded yet".into()))
-            .into_response();
+        return ApiError::from(AuthError::unavailable("keys not loaded yet")).into_response();
     }
-    match tokio::time::timeout(Duration::from_secs(2), state.auth.store().ping()).await {
+    match tokio::time::timeout(Duration::from_secs(2), state.auth.ping_store()).await {
         Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
-        Ok(Err(e)) => ApiError::from(StoreError::Unavailable(e.to_string())).into_response(),
-        Err(_) => ApiError::from(StoreError::Unavailable("ping timed out".into())).into_response(),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(_) => ApiError::from(AuthError::unavailable("ping timed out")).into_response(),
     }
 }

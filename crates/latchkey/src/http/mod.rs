@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod cookies;
 pub mod error;
 mod extract;
 mod health;
@@ -10,13 +11,16 @@ mod session;
 pub mod strategy;
 mod well_known;
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::handler::Handler;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use latchkey_guard::{CrossSiteCheck, SecurityHeaders, Verifier, security_headers};
@@ -26,12 +30,15 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthService;
 use crate::config::Config;
-use crate::store::StoreError;
 use error::ApiError;
 
-/// What every handler can reach.
+/// What every handler can reach: one `Arc`, so the per-request clones (route layers, `State`
+/// extraction) cost one atomic increment each.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+/// The fields of [`AppState`], reached through `Deref`.
+pub struct AppStateInner {
     /// The domain service.
     pub auth: Arc<AuthService>,
     /// The validated configuration.
@@ -40,6 +47,14 @@ pub struct AppState {
     pub csrf: Arc<CrossSiteCheck>,
     /// What a route accepts when it names no strategies: a Bearer token.
     pub default_strategies: Arc<[Arc<dyn strategy::Strategy>]>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -60,12 +75,12 @@ impl AppState {
             config.allowed_origins.clone(),
         ));
         let default_strategies = Arc::from(vec![strategy::bearer()]);
-        Self {
+        Self(Arc::new(AppStateInner {
             auth,
             config,
             csrf,
             default_strategies,
-        }
+        }))
     }
 }
 
@@ -97,23 +112,23 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
-        .route("/auth/logout-all", post(auth::logout_all).layer(either()))
-        .route("/auth/me", get(auth::me).layer(either()))
-        .route("/auth/sessions", get(auth::sessions).layer(either()))
+        .route("/auth/logout-all", post(auth::logout_all.layer(either())))
+        .route("/auth/me", get(auth::me.layer(either())))
+        .route("/auth/sessions", get(auth::sessions.layer(either())))
         .route(
             "/auth/sessions/{id}",
-            delete(auth::delete_session).layer(either()),
+            delete(auth::delete_session.layer(either())),
         )
         .route(
             "/auth/password",
-            post(auth::change_password).layer(either()),
+            post(auth::change_password.layer(either())),
         )
         .route("/auth/oauth/providers", get(oauth::providers))
         .route("/auth/oauth/{provider}/authorize", get(oauth::authorize))
         .route("/auth/oauth/{provider}/callback", get(oauth::callback))
         .route(
             "/auth/oauth/{provider}/link",
-            post(oauth::link).delete(oauth::unlink).layer(either()),
+            post(oauth::link.layer(either())).delete(oauth::unlink.layer(either())),
         )
         .route("/session/login", post(session::login))
         .route("/session/me", get(session::me))
@@ -129,7 +144,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/disable", post(admin::disable))
         .route("/admin/users/{id}/enable", post(admin::enable))
         .route("/.well-known/jwks.json", get(well_known::jwks))
-        .route_layer(from_fn_with_state(state.clone(), require_keys));
+        .route_layer(RequireKeys(state.auth.clone()));
     let app = Router::new()
         .merge(needs_keys)
         .route(
@@ -149,7 +164,8 @@ pub fn router(state: AppState) -> Router {
     };
     app.layer(DefaultBodyLimit::max(config.body_limit))
         .layer(tower::util::option_layer(cors))
-        .layer(CatchPanicLayer::custom(|_| panic_response()))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
+        .layer(axum::middleware::from_fn(error::log_errors))
         .layer(axum::middleware::from_fn(time_limit))
         .layer(TraceLayer::new_for_http())
         .layer(security_headers(headers_for(&config)))
@@ -167,21 +183,61 @@ fn headers_for(config: &Config) -> SecurityHeaders {
     }
 }
 
-/// Bearer token or session cookie, in that order.
+/// Bearer token or session cookie, in that order. Layered on the handler (`get(h.layer(..))`),
+/// not on the method router, so the route keeps one boxed service instead of two nested ones.
 fn either() -> axum::Extension<strategy::Strategies> {
     strategy::accept([strategy::bearer(), strategy::session()])
 }
 
 /// Answers 503 `store_unavailable` while the service has not loaded its keys (the store was
 /// unreachable at start), instead of refusing tokens it cannot check yet.
-async fn require_keys(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if state.auth.is_ready() {
-        next.run(request).await
-    } else {
-        ApiError::from(StoreError::Unavailable(
-            "keys are not loaded from the store yet".into(),
-        ))
-        .into_response()
+///
+/// A plain tower layer rather than `from_fn_with_state`: every request clones the route's
+/// service stack, and `from_fn` adds a state clone, a boxed `Next` and a `State` extraction on
+/// top; this costs one `Arc` clone and one boxed future.
+#[derive(Clone)]
+struct RequireKeys(Arc<AuthService>);
+
+impl<S> tower::Layer<S> for RequireKeys {
+    type Service = RequireKeysService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireKeysService {
+            auth: Arc::clone(&self.0),
+            inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct RequireKeysService<S> {
+    auth: Arc<AuthService>,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for RequireKeysService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if self.auth.is_ready() {
+            Box::pin(self.inner.call(request))
+        } else {
+            let response = ApiError::from(crate::auth::AuthError::unavailable(
+                "keys are not loaded from the store yet",
+            ))
+            .into_response();
+            Box::pin(std::future::ready(Ok(response)))
+        }
     }
 }
 
@@ -198,15 +254,4 @@ async fn time_limit(request: axum::extract::Request, next: axum::middleware::Nex
             ApiError::from(crate::auth::AuthError::Overloaded { retry_after: 1 }).into_response()
         }
     }
-}
-
-fn panic_response() -> Response {
-    tracing::error!("a request handler panicked");
-    latchkey_guard::Problem::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
-        "Internal error",
-        "something went wrong on our side",
-    )
-    .into_response()
 }

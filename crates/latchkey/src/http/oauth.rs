@@ -16,8 +16,9 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use super::auth::no_store;
-use super::error::ApiError;
-use super::extract::{ApiJson, Client, cookie};
+use super::cookies::cookie;
+use super::error::{ApiError, ErrorSource, code};
+use super::extract::{ApiJson, Client};
 use super::strategy::{CurrentUser, Principal, Via};
 use crate::auth::AuthError;
 use crate::auth::oidc::{Begun, CallbackParams};
@@ -60,26 +61,6 @@ fn query(raw: Option<&str>) -> impl Fn(&str) -> Option<String> + '_ {
 }
 
 impl AppState {
-    fn binding_cookie_name(&self) -> &'static str {
-        if self.config.cookie_secure {
-            "__Secure-oauth_state"
-        } else {
-            "oauth_state"
-        }
-    }
-
-    /// The browser-binding cookie: `Lax`, so that it comes back with the provider's top-level
-    /// redirect to the callback; scoped to `/auth/oauth`; gone after 10 minutes.
-    fn binding_cookie(&self, value: &str, max_age: u64) -> HeaderValue {
-        self.cookie_header(
-            self.binding_cookie_name(),
-            value,
-            "/auth/oauth",
-            max_age,
-            "Lax",
-        )
-    }
-
     fn redirect(&self, location: &str, cookies: &[HeaderValue]) -> Response {
         let mut response = StatusCode::FOUND.into_response();
         let headers = response.headers_mut();
@@ -100,25 +81,23 @@ impl AppState {
         let clear = self.binding_cookie("", 0);
         let code = match &error {
             AuthError::OAuth(e) => e.code(),
-            AuthError::Store(crate::store::StoreError::Unavailable(_)) => "store_unavailable",
-            _ => "server_error",
+            e if e.is_unavailable() => code::STORE_UNAVAILABLE,
+            _ => code::SERVER_ERROR,
         };
-        let allowed = redirect_to.filter(|r| self.auth.oauth_allows_redirect(r));
+        let allowed = redirect_to.filter(|r| self.auth.sign_in().allows_redirect(r));
         if let Some(mut url) = allowed.and_then(|r| url::Url::parse(r).ok()) {
-            if !matches!(error, AuthError::OAuth(_)) {
-                tracing::error!(error = %error, "sign-in with provider failed");
-            }
             url.query_pairs_mut().append_pair("error", code);
-            return self.redirect(url.as_str(), &[clear]);
+            let mut response = self.redirect(url.as_str(), &[clear]);
+            if !matches!(error, AuthError::OAuth(_)) {
+                ErrorSource::attach(
+                    &mut response,
+                    format!("sign-in with provider failed: {error}"),
+                );
+            }
+            return response;
         }
         let mut response = match error {
-            AuthError::OAuth(e) => latchkey_guard::Problem::new(
-                StatusCode::BAD_REQUEST,
-                e.code(),
-                "Sign-in with provider failed",
-                e.to_string(),
-            )
-            .into_response(),
+            AuthError::OAuth(e) => ApiError::SignIn(e).into_response(),
             other => ApiError::from(other).into_response(),
         };
         response.headers_mut().append(header::SET_COOKIE, clear);
@@ -130,7 +109,8 @@ impl AppState {
 pub async fn providers(State(state): State<AppState>) -> Response {
     let list: Vec<_> = state
         .auth
-        .oauth_providers()
+        .sign_in()
+        .providers()
         .iter()
         .map(|p| {
             json!({
@@ -152,11 +132,16 @@ pub async fn authorize(
     RawQuery(raw): RawQuery,
 ) -> Response {
     // Each start writes a pending sign-in: throttled per address and globally first.
-    if let Err(e) = state.auth.throttle_oauth_start(&client).await {
+    if let Err(e) = state.auth.sign_in().throttle_start(&client).await {
         return ApiError::from(e).into_response();
     }
     let redirect_to = query(raw.as_deref())("redirect_to").unwrap_or_default();
-    match state.auth.oauth_begin(&provider, &redirect_to, None).await {
+    match state
+        .auth
+        .sign_in()
+        .begin(&provider, &redirect_to, None)
+        .await
+    {
         Ok(begun) => {
             let cookie = state.binding_cookie(begun.binding.expose_secret(), begun.max_age);
             state.redirect(&begun.authorization_url, &[cookie])
@@ -184,7 +169,8 @@ pub async fn callback(
     let binding = cookie(&headers, state.binding_cookie_name());
     match state
         .auth
-        .oauth_callback(&provider, params, binding, client)
+        .sign_in()
+        .callback(&provider, params, binding, client)
         .await
     {
         Ok(done) => {
@@ -218,7 +204,8 @@ pub async fn link(
         max_age,
     } = state
         .auth
-        .oauth_begin(&provider, &body.redirect_to, Some(who.user_id))
+        .sign_in()
+        .begin(&provider, &body.redirect_to, Some(who.user_id))
         .await?;
     let cookie = state.binding_cookie(binding.expose_secret(), max_age);
     let body = Json(json!({ "authorization_url": authorization_url }));
@@ -242,13 +229,7 @@ pub async fn unlink(
     let body = match body {
         Ok(body) => body,
         Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Ok(latchkey_guard::Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Payload too large",
-                "the request body is too large",
-            )
-            .into_response());
+            return Err(ApiError::PayloadTooLarge);
         }
         Err(_) => return Err(ApiError::BadRequest("the body could not be read".into())),
     };
@@ -263,13 +244,9 @@ pub async fn unlink(
                 .starts_with("application/json")
         })
     {
-        return Ok(latchkey_guard::Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Unsupported media type",
+        return Err(ApiError::UnsupportedMediaType(
             "a body must be application/json",
-        )
-        .into_response());
+        ));
     } else {
         serde_json::from_slice(&body)
             .map_err(|_| ApiError::BadRequest("the body must be a JSON object".into()))?

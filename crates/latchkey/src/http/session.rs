@@ -5,7 +5,6 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use latchkey_guard::Problem;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -14,10 +13,11 @@ use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
 use super::auth::UserView;
+use super::cookies::cookie;
 use super::error::ApiError;
-use super::extract::{ApiJson, Client, cookie};
+use super::extract::{ApiJson, Client};
 use super::strategy::{Via, session};
-use crate::auth::sessions::{LoadedSession, SessionCookie};
+use crate::auth::sessions::{CookieSession, CookieSessionCookie};
 
 /// Body of `POST /session/login`, as JSON or as a form.
 #[derive(Deserialize)]
@@ -36,7 +36,7 @@ pub struct DataBody {
 pub struct JsonOrForm<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
-    type Rejection = Problem;
+    type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_form = req
@@ -50,29 +50,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
                     .await
                     .map_err(|r| {
                         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                            Problem::new(
-                                StatusCode::PAYLOAD_TOO_LARGE,
-                                "payload_too_large",
-                                "Payload too large",
-                                "the request body is too large",
-                            )
+                            ApiError::PayloadTooLarge
                         } else {
-                            latchkey_guard::invalid_input(
-                                "the form is missing fields or is malformed",
+                            ApiError::BadRequest(
+                                "the form is missing fields or is malformed".into(),
                             )
                         }
+                        .into_response()
                     })?;
             return Ok(Self(value));
         }
         ApiJson::<T>::from_request(req, state)
             .await
             .map(|ApiJson(v)| Self(v))
+            .map_err(IntoResponse::into_response)
     }
 }
 
 /// The caller's session; 401 `no_session` (and the cookie cleared) without a live one.
 /// State-changing requests must pass the Origin check and carry the session's CSRF token.
-pub struct CurrentSession(pub Box<LoadedSession>);
+pub struct CurrentSession(pub Box<CookieSession>);
 
 impl FromRequestParts<AppState> for CurrentSession {
     type Rejection = Response;
@@ -92,26 +89,14 @@ impl FromRequestParts<AppState> for CurrentSession {
 }
 
 fn no_session(state: &AppState) -> Response {
-    let mut response = Problem::new(
-        StatusCode::UNAUTHORIZED,
-        "no_session",
-        "Not logged in",
-        "there is no live session",
-    )
-    .into_response();
+    let mut response = ApiError::NoSession.into_response();
     response
         .headers_mut()
         .insert(header::SET_COOKIE, state.cleared_session_cookie());
     response
 }
 
-impl AppState {
-    fn cleared_session_cookie(&self) -> axum::http::HeaderValue {
-        self.cookie_header(&self.config.session_cookie_name, "", "/", 0, "Lax")
-    }
-}
-
-fn session_json(session: &LoadedSession) -> serde_json::Value {
+fn session_json(session: &CookieSession) -> serde_json::Value {
     json!({
         "id": session.id.map(|id| id.to_string()),
         "created_at": session.created_at.format(&Rfc3339).unwrap_or_default(),
@@ -123,7 +108,7 @@ fn session_json(session: &LoadedSession) -> serde_json::Value {
 fn with_cookie(
     state: &AppState,
     mut response: Response,
-    cookie: Option<&SessionCookie>,
+    cookie: Option<&CookieSessionCookie>,
 ) -> Response {
     if let Some(cookie) = cookie {
         response
@@ -146,21 +131,22 @@ pub async fn login(
     JsonOrForm(body): JsonOrForm<LoginBody>,
 ) -> Result<Response, ApiError> {
     if let Err(rejected) = state.csrf.check(&headers) {
-        return Ok(rejected.into_response());
+        return Ok(ApiError::CrossSite(rejected).into_response());
     }
     client.refresh_token = cookie(&headers, &state.config.refresh_cookie_name)
         .map(|t| secrecy::SecretString::from(t.to_owned()));
     let (session, new_cookie) = state
         .auth
-        .session_login(&body.username, body.password, client)
+        .cookie_sessions()
+        .login(&body.username, body.password, client)
         .await?;
     // Only a successful login replaces the browser's earlier session: a mistyped password
     // must not log anyone out.
     if let Some(previous) = cookie(&headers, &state.config.session_cookie_name) {
-        state.auth.session_logout(previous).await?;
+        state.auth.cookie_sessions().logout(previous).await?;
     }
     let body = json!({
-        "user": UserView::from(&*session.user),
+        "user": UserView::from(&session.profile()),
         "csrf_token": session.csrf_token(),
         "session": session_json(&session),
     });
@@ -173,7 +159,8 @@ pub async fn login(
 
 /// `GET /session/me`: the session's user and data.
 pub async fn me(CurrentSession(session): CurrentSession) -> Response {
-    let body = json!({ "user": UserView::from(&*session.user), "session": session_json(&session) });
+    let body =
+        json!({ "user": UserView::from(&session.profile()), "session": session_json(&session) });
     let mut response = Json(body).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -200,7 +187,8 @@ pub async fn set_data(
 ) -> Result<Response, ApiError> {
     let cookie = state
         .auth
-        .set_session_data(&session, body.data.clone())
+        .cookie_sessions()
+        .set_data(&session, body.data.clone())
         .await?;
     Ok(with_cookie(
         &state,
@@ -214,7 +202,7 @@ pub async fn set_data(
 pub async fn logout(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (mut parts, _body) = request.into_parts();
     if let Err(rejected) = state.csrf.check(&parts.headers) {
-        return Ok(rejected.into_response());
+        return Ok(ApiError::CrossSite(rejected).into_response());
     }
     let live = match session().authenticate(&mut parts, &state).await {
         Ok(live) => live,
@@ -223,7 +211,7 @@ pub async fn logout(State(state): State<AppState>, request: Request) -> Result<R
     if live.is_some()
         && let Some(value) = cookie(&parts.headers, &state.config.session_cookie_name)
     {
-        state.auth.session_logout(value).await?;
+        state.auth.cookie_sessions().logout(value).await?;
     }
     Ok(super::auth::logged_out(
         (

@@ -33,13 +33,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use latchkey_guard::{AccessClaims, BearerRejection, VerifyError, bearer_token};
+use latchkey_guard::{AccessClaims, VerifyError, bearer_token};
 use uuid::Uuid;
 
 use super::AppState;
+use super::cookies::cookie;
 use super::error::ApiError;
-use super::extract::cookie;
-use crate::auth::sessions::{LoadedSession, SessionCookie};
+use crate::auth::sessions::CookieSession;
 
 /// How the caller authenticated.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub enum Via {
     /// An access token.
     Bearer(Arc<AccessClaims>),
     /// A session cookie.
-    Session(Box<LoadedSession>),
+    Session(Box<CookieSession>),
     /// A strategy of the application's own.
     Other(&'static str),
 }
@@ -117,9 +117,9 @@ impl Strategy for BearerStrategy {
             .auth
             .verifier()
             .verify(token)
-            .map_err(|e| BearerRejection(e).into_response())?;
+            .map_err(|e| ApiError::InvalidToken(e).into_response())?;
         let user_id = Uuid::parse_str(&claims.sub)
-            .map_err(|_| BearerRejection(VerifyError::Malformed).into_response())?;
+            .map_err(|_| ApiError::InvalidToken(VerifyError::Malformed).into_response())?;
         Ok(Some(Principal {
             user_id,
             roles: claims.roles.clone(),
@@ -150,7 +150,8 @@ impl Strategy for SessionStrategy {
         };
         let loaded = state
             .auth
-            .load_session(value)
+            .cookie_sessions()
+            .load(value)
             .await
             .map_err(|e| ApiError::from(e).into_response())?;
         let Some((session, reissued)) = loaded else {
@@ -160,20 +161,14 @@ impl Strategy for SessionStrategy {
             state
                 .csrf
                 .check(&parts.headers)
-                .map_err(IntoResponse::into_response)?;
+                .map_err(|rejected| ApiError::CrossSite(rejected).into_response())?;
             let presented = parts
                 .headers
                 .get("x-csrf-token")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             if !session.csrf_matches(presented) {
-                return Err(latchkey_guard::Problem::new(
-                    axum::http::StatusCode::FORBIDDEN,
-                    "csrf_rejected",
-                    "CSRF token missing or wrong",
-                    "send this session's token (GET /session/csrf) in the X-CSRF-Token header",
-                )
-                .into_response());
+                return Err(ApiError::CsrfTokenMissing.into_response());
             }
         }
         if let (Some(cookie), Some(slot)) = (reissued, parts.extensions.get::<CookieSlot>())
@@ -182,8 +177,8 @@ impl Strategy for SessionStrategy {
             *guard = Some(state.session_cookie(&cookie));
         }
         let principal = Principal {
-            user_id: session.user.id,
-            roles: session.user.roles.clone(),
+            user_id: session.user_id(),
+            roles: session.roles().to_vec(),
             via: Via::Session(Box::new(session)),
         };
         Ok(Some(principal))
@@ -231,44 +226,6 @@ impl FromRequestParts<AppState> for CurrentUser {
                 return Ok(Self(principal));
             }
         }
-        Err(BearerRejection(VerifyError::Missing).into_response())
-    }
-}
-
-impl AppState {
-    /// The `Set-Cookie` value of a session cookie.
-    #[must_use]
-    pub fn session_cookie(&self, cookie: &SessionCookie) -> HeaderValue {
-        use secrecy::ExposeSecret;
-        self.cookie_header(
-            &self.config.session_cookie_name,
-            cookie.value.expose_secret(),
-            "/",
-            cookie.max_age,
-            "Lax",
-        )
-    }
-
-    /// A `Set-Cookie` value with this server's attributes (`HttpOnly`, `Secure` unless
-    /// disabled).
-    #[must_use]
-    pub fn cookie_header(
-        &self,
-        name: &str,
-        value: &str,
-        path: &str,
-        max_age: u64,
-        same_site: &str,
-    ) -> HeaderValue {
-        let secure = if self.config.cookie_secure {
-            "; Secure"
-        } else {
-            ""
-        };
-        let text = format!(
-            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
-        );
-        HeaderValue::from_str(&text)
-            .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+        Err(ApiError::InvalidToken(VerifyError::Missing).into_response())
     }
 }

@@ -103,31 +103,46 @@ pub struct Rotation {
     pub alg: String,
     /// When it starts signing.
     pub activates_at: OffsetDateTime,
-    /// How many old keys were withdrawn (only with `now`).
+    /// How many old keys were withdrawn (only with `at_once`).
     pub withdrawn: u64,
 }
 
-/// `latchkey keys rotate`: stores a new key of `alg` that is published at once and signs
-/// `publish_ahead` later. With `now` (a compromised key) it signs at once and every other key
-/// is withdrawn from the key set, so the tokens they signed stop verifying.
+/// [`rotate_at`] on the system clock.
 ///
 /// # Errors
-/// A store failure, or HS256 (whose key is configured, not generated).
+/// As [`rotate_at`].
 pub async fn rotate(
     store: &dyn Store,
     alg: SigningAlg,
     publish_ahead: StdDuration,
-    now: bool,
+    at_once: bool,
 ) -> Result<Rotation, AuthError> {
-    let created = OffsetDateTime::now_utc();
+    let now = crate::auth::now_on(&latchkey_guard::SystemClock);
+    rotate_at(store, alg, publish_ahead, now, at_once).await
+}
+
+/// `latchkey keys rotate`: stores a new key of `alg`, created at `now`, that is published at
+/// once and signs `publish_ahead` later. With `at_once` (a compromised key) it signs at once
+/// and every other key is withdrawn from the key set, so the tokens they signed stop verifying.
+///
+/// # Errors
+/// A store failure, or HS256 (whose key is configured, not generated).
+pub async fn rotate_at(
+    store: &dyn Store,
+    alg: SigningAlg,
+    publish_ahead: StdDuration,
+    now: OffsetDateTime,
+    at_once: bool,
+) -> Result<Rotation, AuthError> {
+    let created = now;
     let mut key = generate_key(alg, created)?;
-    if !now {
+    if !at_once {
         let ahead = Duration::try_from(publish_ahead)
             .map_err(|e| AuthError::Internal(format!("publication delay: {e}")))?;
         key.activates_at = created + ahead;
     }
     store.add_signing_key(&key).await?;
-    let withdrawn = if now {
+    let withdrawn = if at_once {
         store.revoke_signing_keys(&key.kid, created).await?
     } else {
         0

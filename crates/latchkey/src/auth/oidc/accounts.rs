@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::OAuthError;
 use super::id_token::IdentityClaims;
 use crate::auth::password::normalize_username;
-use crate::auth::{AuthError, AuthService, now};
+use crate::auth::{AuthError, AuthService, LinkedIdentity};
 use crate::store::{IdentityRecord, StoreError, UnlinkOutcome, UserRecord};
 
 /// How many usernames are tried before giving up on a new account.
@@ -62,7 +62,7 @@ impl AuthService {
             subject: claims.sub.clone(),
             user_id: link_user.unwrap_or_else(Uuid::now_v7),
             email: claims.email.clone(),
-            created_at: now(),
+            created_at: self.now(),
         };
         let existing = self.store.find_identity(provider, &claims.sub).await?;
         if let Some(user_id) = link_user {
@@ -193,7 +193,12 @@ impl AuthService {
     ///
     /// # Errors
     /// A store failure.
-    pub async fn identities(&self, user_id: Uuid) -> Result<Arc<Vec<IdentityRecord>>, AuthError> {
+    pub async fn identities(&self, user_id: Uuid) -> Result<Vec<LinkedIdentity>, AuthError> {
+        let found = self.identity_records(user_id).await?;
+        Ok(found.iter().map(LinkedIdentity::from).collect())
+    }
+
+    async fn identity_records(&self, user_id: Uuid) -> Result<Arc<Vec<IdentityRecord>>, AuthError> {
         if let Some(found) = self.identity_cache.get(&user_id) {
             return Ok(found);
         }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::id_token::{self, Expected, is_true};
 use super::{OAuthError, ProviderInfo, STATE_TTL};
 use crate::auth::refresh::hash_token;
-use crate::auth::{AuthError, AuthService, ClientInfo, Issued, now, to_time};
+use crate::auth::{AuthError, AuthService, ClientInfo, Issued, to_time};
 use crate::store::OAuthStateRecord;
 
 /// A started sign-in: where to send the browser, and the binding cookie to set.
@@ -68,23 +68,37 @@ fn unix(t: time::OffsetDateTime) -> u64 {
     u64::try_from(t.unix_timestamp()).unwrap_or(0)
 }
 
+/// The sign-in area: signing in (and linking accounts) through upstream OpenID Connect
+/// providers.
+pub struct SignIn<'a> {
+    auth: &'a AuthService,
+}
+
 impl AuthService {
+    /// The upstream OpenID Connect sign-in area.
+    #[must_use]
+    pub fn sign_in(&self) -> SignIn<'_> {
+        SignIn { auth: self }
+    }
+}
+
+impl SignIn<'_> {
     /// The configured sign-in providers.
     #[must_use]
-    pub fn oauth_providers(&self) -> &[ProviderInfo] {
-        self.oidc.list()
+    pub fn providers(&self) -> &[ProviderInfo] {
+        self.auth.oidc.list()
     }
 
     /// The redirect URI registered with providers: `{issuer}/auth/oauth/{provider}/callback`.
     #[must_use]
-    pub fn oauth_redirect_uri(&self, provider: &str) -> String {
-        format!("{}/auth/oauth/{provider}/callback", self.config.issuer)
+    pub fn redirect_uri(&self, provider: &str) -> String {
+        format!("{}/auth/oauth/{provider}/callback", self.auth.config.issuer)
     }
 
     /// Whether `url` is an allowed `redirect_to`.
     #[must_use]
-    pub fn oauth_allows_redirect(&self, url: &str) -> bool {
-        self.config.oauth.allows_redirect(url)
+    pub fn allows_redirect(&self, url: &str) -> bool {
+        self.auth.config.oauth.allows_redirect(url)
     }
 
     /// Counts the start of a sign-in against `LATCHKEY_OAUTH_AUTHORIZE_*` (each start stores a
@@ -92,8 +106,9 @@ impl AuthService {
     ///
     /// # Errors
     /// [`AuthError::TooManyAttempts`] over the limits, or a store failure.
-    pub async fn throttle_oauth_start(&self, client: &ClientInfo) -> Result<(), AuthError> {
-        self.take_rate("oauth", self.config.limits.oauth_authorize, client)
+    pub async fn throttle_start(&self, client: &ClientInfo) -> Result<(), AuthError> {
+        self.auth
+            .take_rate("oauth", self.auth.config.limits.oauth_authorize, client)
             .await
     }
 
@@ -103,22 +118,23 @@ impl AuthService {
     /// # Errors
     /// [`OAuthError::InvalidRedirect`], [`OAuthError::UnknownProvider`],
     /// [`OAuthError::ProviderUnavailable`], or a store failure.
-    pub async fn oauth_begin(
+    pub async fn begin(
         &self,
         provider: &str,
         redirect_to: &str,
         link_user: Option<Uuid>,
     ) -> Result<Begun, AuthError> {
-        if !self.oauth_allows_redirect(redirect_to) {
+        if !self.allows_redirect(redirect_to) {
             return Err(OAuthError::InvalidRedirect.into());
         }
-        let client = self.oidc.get(provider)?;
+        let client = self.auth.oidc.get(provider)?;
         let metadata = client.metadata().await?;
         let (state, nonce, binding) = (random_token()?, random_token()?, random_token()?);
         let verifier = random_token()?;
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-        let created_at = now();
-        self.store
+        let created_at = self.auth.now();
+        self.auth
+            .store
             .save_oauth_state(&OAuthStateRecord {
                 state_hash: hash_token(&state),
                 provider: provider.to_owned(),
@@ -137,7 +153,7 @@ impl AuthService {
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", &config.client_id)
-            .append_pair("redirect_uri", &self.oauth_redirect_uri(provider))
+            .append_pair("redirect_uri", &self.redirect_uri(provider))
             .append_pair("scope", &config.scopes.join(" "))
             .append_pair("state", &state)
             .append_pair("nonce", &nonce)
@@ -157,7 +173,7 @@ impl AuthService {
     /// # Errors
     /// A [`CallbackFailure`] with the allowed `redirect_to` when the state was valid.
     #[tracing::instrument(skip_all, fields(provider = %provider))]
-    pub async fn oauth_callback(
+    pub async fn callback(
         &self,
         provider: &str,
         params: CallbackParams,
@@ -169,13 +185,17 @@ impl AuthService {
         let Some(state) = params.state.as_deref().filter(|s| s.len() <= 256) else {
             return Err(fail(OAuthError::InvalidState.into(), None));
         };
-        let record = match self.store.take_oauth_state(hash_token(state), now()).await {
+        let record = match self
+            .auth
+            .store
+            .take_oauth_state(hash_token(state), self.auth.now())
+            .await
+        {
             Ok(Some(record)) => record,
             Ok(None) => return Err(fail(OAuthError::InvalidState.into(), None)),
             Err(e) => return Err(fail(e.into(), None)),
         };
-        let redirect_to =
-            Some(record.redirect_to.clone()).filter(|r| self.oauth_allows_redirect(r));
+        let redirect_to = Some(record.redirect_to.clone()).filter(|r| self.allows_redirect(r));
         let bound =
             binding.is_some_and(|b| bool::from(hash_token(b).0.ct_eq(&record.binding_hash.0)));
         if record.provider != provider || !bound {
@@ -217,7 +237,7 @@ impl AuthService {
             }
             .into());
         }
-        let client = self.oidc.get(provider)?;
+        let client = self.auth.oidc.get(provider)?;
         let metadata = client.metadata().await?;
         // RFC 9207 section 2.4: compare `iss` when present; require it when announced.
         match &params.iss {
@@ -239,7 +259,7 @@ impl AuthService {
             .exchange_code(
                 &metadata,
                 code,
-                &self.oauth_redirect_uri(provider),
+                &self.redirect_uri(provider),
                 &record.pkce_verifier,
             )
             .await?;
@@ -254,8 +274,8 @@ impl AuthService {
             issuer: &client.config.issuer,
             client_id: &client.config.client_id,
             nonce: &record.nonce,
-            leeway: self.config.token_leeway.as_secs(),
-            now: unix(now()),
+            leeway: self.auth.config.token_leeway.as_secs(),
+            now: unix(self.auth.now()),
             started: unix(record.created_at),
         };
         let mut claims = id_token::validate(&token, &keys, &expected)?;
@@ -277,6 +297,7 @@ impl AuthService {
             claims.name = claims.name.or_else(|| text("name"));
         }
         let user = self
+            .auth
             .resolve_oauth_user(provider, &claims, record.link_user_id)
             .await?;
         if record.link_user_id.is_some() {
@@ -284,7 +305,8 @@ impl AuthService {
             return Ok(None);
         }
         tracing::info!(user.id = %user.id, "login with provider");
-        self.start_family(Arc::new(user), client_info)
+        self.auth
+            .start_family(Arc::new(user), client_info)
             .await
             .map(Some)
     }

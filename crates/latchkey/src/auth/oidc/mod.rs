@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::OAuthError;
-pub use flow::{Begun, CallbackFailure, CallbackOutcome, CallbackParams};
+pub use flow::{Begun, CallbackFailure, CallbackOutcome, CallbackParams, SignIn};
 
 use client::ProviderClient;
 
