@@ -3,7 +3,7 @@
 //! when the test process dies (a shell wrapper kills it when our end of its stdin closes).
 //!
 //! Shared by the store conformance suite (`src/store/conformance.rs`) and the black-box tests
-//! (`tests/mongo`). When the server binary is missing the tests print a skip message and
+//! (`tests/server`). When the server binary is missing the tests print a skip message and
 //! pass, except under `CI=true`, where they fail.
 
 #![allow(dead_code)]
@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+#[path = "required.rs"]
+pub mod required;
 
 /// A running (or stopped, for outage tests) SecantusDB server.
 pub struct Secantus {
@@ -38,28 +41,11 @@ wait "$pid" 2>/dev/null
 rm -rf "$dir"
 "#;
 
-/// The database a black-box test server gets: the SQLite file `sqlite_file`, or with
-/// `LATCHKEY_TEST_STORE=mongodb` (how `scripts/test.sh` runs the suites a second time) a fresh
-/// database on this process's SecantusDB server.
-pub fn test_database_url(sqlite_file: &std::path::Path) -> String {
-    if std::env::var("LATCHKEY_TEST_STORE").is_ok_and(|s| s == "mongodb") {
-        let server = Secantus::shared()
-            .expect("LATCHKEY_TEST_STORE=mongodb needs SecantusDB: run scripts/test.sh");
-        let server = server.lock().expect("server lock");
-        return server.url(&Secantus::fresh_database());
-    }
-    format!("sqlite://{}", sqlite_file.display())
-}
-
 fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("SECANTUSD") {
         return PathBuf::from(path);
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/secantusd-py")
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 fn free_port() -> u16 {
@@ -75,12 +61,14 @@ impl Secantus {
     pub fn start() -> Option<Self> {
         let binary = binary();
         if !binary.exists() {
-            let message = format!(
-                "SecantusDB is not installed at {}: run `bash scripts/test.sh` (it creates .venv)",
-                binary.display()
+            required::service_missing(
+                "the MongoDB tests",
+                "SecantusDB",
+                &format!(
+                    "not installed at {}: run `bash scripts/test.sh` (it creates .venv)",
+                    binary.display()
+                ),
             );
-            assert!(!under_ci(), "{message}");
-            eprintln!("SKIPPED (MongoDB tests): {message}");
             return None;
         }
         let mut server = Self {
