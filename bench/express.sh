@@ -44,20 +44,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-wait_ready() {
-    for _ in $(seq 1 1500); do curl -fs -o /dev/null "$1" && return 0; sleep 0.02; done
-    die "$1 not ready"
-}
+# now_us, free_port, wait_http
+source "$ROOT/bench/lib.sh"
 
 LK_PORT=$(free_port)
 LK=http://127.0.0.1:$LK_PORT
 (cd "$WORK" && LATCHKEY_DATABASE_URL="sqlite://$WORK/latchkey.db" LATCHKEY_COOKIE_SECURE=false \
     LATCHKEY_LISTEN="127.0.0.1:$LK_PORT" LATCHKEY_LOG=warn exec "$LATCHKEY" serve) >>"$WORK/latchkey.log" 2>&1 &
 PIDS+=($!)
-wait_ready "$LK/healthz"
+wait_http "$!" "$LK/healthz" "$WORK/latchkey.log"
 BODY="{\"username\":\"bench\",\"password\":\"$PASSWORD\"}"
 curl -fsS -o /dev/null -H 'content-type: application/json' --data "$BODY" "$LK/auth/register"
 TOKEN=$(curl -fsS -H 'content-type: application/json' --data "$BODY" "$LK/auth/login" |
@@ -70,7 +65,7 @@ EX=http://127.0.0.1:$EX_PORT
 (cd "$ROOT/examples/express-api" && BENCH_ISSUER=$LK BENCH_PORT=$EX_PORT NODE_ENV=production \
     exec node bench-server.mjs) >>"$WORK/express.log" 2>&1 &
 PIDS+=($!)
-wait_ready "$EX/unprotected"
+wait_http "$!" "$EX/unprotected" "$WORK/express.log"
 [[ $(curl -s -o /dev/null -w '%{http_code}' "$EX/protected") == 401 ]] || die "protected route is open"
 [[ $(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $TOKEN" "$EX/protected") == 200 ]] || die "token refused"
 

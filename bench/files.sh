@@ -20,9 +20,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${BENCH_DURATION:-10}
 ROUNDS=${BENCH_ROUNDS:-2}
-LATCHKEY=$ROOT/target/release/latchkey
-FILES=$ROOT/target/release/files-api
-COST=$ROOT/target/release/examples/verify_cost
+# BENCH_PROFILE=debug runs the debug binaries (a smoke run of the script, not a measure).
+PROFILE=${BENCH_PROFILE:-release}
+LATCHKEY=$ROOT/target/$PROFILE/latchkey
+FILES=$ROOT/target/$PROFILE/files-api
+COST=$ROOT/target/$PROFILE/examples/verify_cost
 PASSWORD='quartz lantern ferry mosaic 71'
 
 log() { printf '[files-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -33,7 +35,7 @@ if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     log "building release binaries"
     (cd "$ROOT" && cargo build --release -p latchkey -p files-api && cargo build --release -p latchkey-guard --example verify_cost)
 fi
-[[ -x $LATCHKEY && -x $FILES && -x $COST ]] || die "missing release binaries"
+[[ -x $LATCHKEY && -x $FILES && -x $COST ]] || die "missing $PROFILE binaries"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/files-bench.XXXXXX")
 PIDS=()
@@ -44,22 +46,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    local port
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! { exec 9<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then echo "$port"; return 0; fi
-        exec 9<&-
-    done
-    die "no free port found"
-}
-wait_ready() { # URL
-    for _ in $(seq 1 500); do
-        curl -fs -o /dev/null "$1" && return 0
-        sleep 0.02
-    done
-    die "$1 not ready"
-}
+# now_us, free_port (Latchkey: its issuer is its URL, so the port comes first), wait_http,
+# log_lines, listening_addr
+source "$ROOT/bench/lib.sh"
 json_field() { sed -nE "s/.*\"$1\" *: *\"([^\"]+)\".*/\1/p"; }
 
 # ---------------------------------------------------------------- Latchkey and a user
@@ -68,7 +57,7 @@ LK=http://127.0.0.1:$LK_PORT
 LATCHKEY_DATABASE_URL="sqlite://$WORK/latchkey.db" LATCHKEY_COOKIE_SECURE=false \
     LATCHKEY_LISTEN="127.0.0.1:$LK_PORT" LATCHKEY_LOG=warn "$LATCHKEY" serve >>"$WORK/latchkey.log" 2>&1 &
 PIDS+=($!)
-wait_ready "$LK/healthz"
+wait_http "$!" "$LK/healthz" "$WORK/latchkey.log"
 BODY="{\"username\":\"bench\",\"password\":\"$PASSWORD\"}"
 curl -fsS -o /dev/null -H 'content-type: application/json' --data "$BODY" "$LK/auth/register"
 LOGIN=$(curl -fsS -H 'content-type: application/json' --data "$BODY" "$LK/auth/login")
@@ -79,13 +68,15 @@ USER_ID=$(sed -nE 's/.*"user" *: *\{[^}]*"id" *: *"([^"]+)".*/\1/p' <<<"$LOGIN")
 # ---------------------------------------------------------------- files-api, both modes
 FILES_PID=
 start_files() { # extra env assignments...
-    FILES_PORT=$(free_port)
-    FB=http://127.0.0.1:$FILES_PORT
-    env FILES_LISTEN="127.0.0.1:$FILES_PORT" FILES_ISSUER="$LK" FILES_LOG=warn \
+    local skip
+    skip=$(log_lines "$WORK/files.log")
+    # Port 0: files-api logs the address it got (its info line; the rest stays at warn).
+    env FILES_LISTEN="127.0.0.1:0" FILES_ISSUER="$LK" FILES_LOG=warn,files_api=info \
         FILES_DATABASE_URL="sqlite://$WORK/files.db" "$@" "$FILES" >>"$WORK/files.log" 2>&1 &
     FILES_PID=$!
     PIDS+=("$FILES_PID")
-    wait_ready "$FB/healthz"
+    FB=http://$(listening_addr "$FILES_PID" "$WORK/files.log" files-api "$skip")
+    wait_http "$FILES_PID" "$FB/healthz" "$WORK/files.log"
 }
 stop_files() { kill "$FILES_PID" 2>/dev/null || true; wait "$FILES_PID" 2>/dev/null || true; }
 

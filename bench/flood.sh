@@ -103,22 +103,25 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------------------- helpers
-# now_us, free_port, probe_healthz
+# now_us, probe_healthz, log_lines, listening_addr
 source "$BENCH_DIR/lib.sh"
 
 start_server() {
-    local db=$1 deadline
-    PORT=$(free_port)
-    BASE=http://127.0.0.1:$PORT
+    local db=$1 deadline skip
+    skip=$(log_lines "$WORK/server.log")
     LATCHKEY_DATABASE_URL="sqlite://$db" \
         LATCHKEY_COOKIE_SECURE=false \
-        LATCHKEY_LISTEN="127.0.0.1:$PORT" \
+        LATCHKEY_LISTEN="127.0.0.1:0" \
         LATCHKEY_REGISTER_MAX_PER_IP=1000000 \
         LATCHKEY_REGISTER_MAX_GLOBAL=1000000 \
         LATCHKEY_LOGIN_MAX_FAILURES_PER_IP=1000000 \
         LATCHKEY_LOGIN_MAX_FAILURES_PER_ACCOUNT=1000000 \
         "$SERVER_BIN" serve >>"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
+    # The server binds a port the system picks and logs it (no port to guess and race for).
+    PORT=$(listening_addr "$SERVER_PID" "$WORK/server.log" latchkey "$skip")
+    PORT=${PORT##*:}
+    BASE=http://127.0.0.1:$PORT
     deadline=$(($(now_us) + 10000000))
     until probe_healthz; do
         kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$WORK/server.log" >&2; SERVER_PID=; die "server exited"; }

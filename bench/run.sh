@@ -30,8 +30,10 @@ DURATION=${BENCH_DURATION:-10}
 START_RUNS=${BENCH_START_RUNS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
 ARGON2_SECONDS=${BENCH_ARGON2_SECONDS:-5}
-BIN=$ROOT/target/release/latchkey
-ARGON2_RATE=$ROOT/target/release/examples/argon2_rate
+# BENCH_PROFILE=debug runs the debug binaries (a smoke run of the script, not a measure).
+PROFILE=${BENCH_PROFILE:-release}
+BIN=$ROOT/target/$PROFILE/latchkey
+ARGON2_RATE=$ROOT/target/$PROFILE/examples/argon2_rate
 RESULTS=$BENCH_DIR/results-latest.md
 
 USERNAME=bench-user
@@ -81,21 +83,24 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------------------- helpers
-# now_us, free_port, probe_healthz
+# now_us, probe_healthz, log_lines, listening_addr
 source "$BENCH_DIR/lib.sh"
 
-# start_server DB_FILE: starts the server on a new free port and sets SERVER_PID, PORT, BASE and
+# start_server DB_FILE: starts the server on port 0 (it reports the port it got) and sets SERVER_PID, PORT, BASE and
 # READY_MS (exec to first 200 on /healthz, polled every ~2 ms).
 start_server() {
-    local db=$1 t0 deadline
-    PORT=$(free_port)
-    BASE=http://127.0.0.1:$PORT
+    local db=$1 t0 deadline skip
+    skip=$(log_lines "$WORK/server.log")
     t0=$(now_us)
     LATCHKEY_DATABASE_URL="sqlite://$db" \
         LATCHKEY_COOKIE_SECURE=false \
-        LATCHKEY_LISTEN="127.0.0.1:$PORT" \
+        LATCHKEY_LISTEN="127.0.0.1:0" \
         "$SERVER_BIN" serve >>"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
+    # The server binds a port the system picks and logs it (no port to guess and race for).
+    PORT=$(listening_addr "$SERVER_PID" "$WORK/server.log" latchkey "$skip")
+    PORT=${PORT##*:}
+    BASE=http://127.0.0.1:$PORT
     deadline=$((t0 + 10000000))
     until probe_healthz; do
         kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$WORK/server.log" >&2; die "server exited"; }

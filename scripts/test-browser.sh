@@ -32,8 +32,8 @@ for bin in "${LATCHKEY_BIN:-target/debug/latchkey}" "${FILES_API_BIN:-target/deb
 done
 
 # The sign-in test drives the OpenID Provider of Latchkey's own OIDC tests (npm oidc-provider).
-if [ ! -d crates/latchkey/tests/oidc/node_modules/oidc-provider ]; then
-  (cd crates/latchkey/tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+if [ ! -d crates/latchkey/tests/server/oidc/node_modules/oidc-provider ]; then
+  (cd crates/latchkey/tests/server/oidc && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 cd clients/browser

@@ -1,5 +1,5 @@
 // "Sign in with <provider>" in a real Chromium: the app's button, a real OpenID Provider
-// (oidc-provider, from crates/latchkey/tests/oidc, on another site: 127.0.0.1), Latchkey's
+// (oidc-provider, from crates/latchkey/tests/server/oidc, on another site: 127.0.0.1), Latchkey's
 // callback setting the refresh cookie, and the app restoring the session after the redirect.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 
 import { launch, openPage, ROOT, screenshotsOnFailure, start, startStack } from "../support/stack.mjs";
 
-const OIDC = join(ROOT, "crates/latchkey/tests/oidc");
+const OIDC = join(ROOT, "crates/latchkey/tests/server/oidc");
 const installed = existsSync(join(OIDC, "node_modules/oidc-provider"));
 if (!installed && process.env.CI === "true") {
   throw new Error(`oidc-provider is not installed: npm ci --prefix ${OIDC}`);
@@ -32,7 +32,7 @@ async function provider(redirectUri, track) {
   throw new Error(`the provider did not start:\n${p.output()}`);
 }
 
-describe("sign in with a provider", { skip: !installed && "oidc-provider not installed (npm ci in crates/latchkey/tests/oidc)" }, () => {
+describe("sign in with a provider", { skip: !installed && "oidc-provider not installed (npm ci in crates/latchkey/tests/server/oidc)" }, () => {
   let stack;
   let browser;
   before(async () => {
