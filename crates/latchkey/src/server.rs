@@ -78,10 +78,9 @@ impl Server {
             })
             .await
         });
-        let jobs = vec![
-            spawn_key_reload(auth.clone(), key_reload_every),
-            spawn_purge(auth),
-        ];
+        let mut jobs = vec![spawn_key_reload(auth.clone(), key_reload_every)];
+        jobs.extend(crate::auth::webhook::spawn(auth.clone()).context("the audit webhook")?);
+        jobs.push(spawn_purge(auth));
         tracing::info!(%addr, "latchkey listening");
         Ok(Self {
             addr,

@@ -8,6 +8,7 @@
 //! those lists together ([`AREAS`]), and a test proves that every name a parser reads is in
 //! one of them.
 
+mod audit;
 mod cookies;
 mod database;
 mod duration;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use secrecy::{SecretSlice, SecretString};
 
+pub use audit::AuditSettings;
 pub use cookies::SameSite;
 pub use database::DatabaseUrl;
 pub use duration::{format_duration, parse_duration};
@@ -126,6 +128,8 @@ pub struct Config {
     /// `LATCHKEY_KEY_PUBLISH_AHEAD`: how long `keys rotate` publishes a new key before it
     /// signs (default 15m); the JWKS `max-age` is a third of it, at most 5 minutes.
     pub key_publish_ahead: Duration,
+    /// `LATCHKEY_AUDIT*`: the audit trail.
+    pub audit: AuditSettings,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -144,6 +148,7 @@ const AREAS: &[&[&str]] = &[
     oauth::VARIABLES,
     sessions::VARIABLES,
     logging::VARIABLES,
+    audit::VARIABLES,
 ];
 
 /// Whether `name` is a variable some area reads (per-provider OAuth variables aside).
@@ -190,6 +195,7 @@ impl Config {
         let limits = limits::parse(vars)?;
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
+        let audit = audit::parse(vars)?;
 
         let mut unknown_variables: Vec<String> = map
             .keys()
@@ -233,6 +239,7 @@ impl Config {
             content_security_policy: server.content_security_policy,
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
+            audit,
             unknown_variables,
         })
     }
