@@ -69,10 +69,7 @@ impl Inner {
         run(self.sessions.create_indexes(sessions)).await?;
         run(self.throttle.create_indexes([expiry("window_ends_at")])).await?;
         run(self.oauth_states.create_indexes([expiry("expires_at")])).await?;
-        let mut webhook = index(doc! { "webhook_due": 1 }, "webhook_due", false);
-        if let Some(options) = webhook.options.as_mut() {
-            options.partial_filter_expression = Some(doc! { "webhook_due": { "$type": "date" } });
-        }
+        let webhook = index(doc! { "webhook_due": 1 }, "webhook_due", false);
         let audit = [
             index(doc! { "user_id": 1, "_id": -1 }, "user_id_id", false),
             index(doc! { "event": 1, "_id": -1 }, "event_id", false),
