@@ -159,6 +159,7 @@ macro_rules! store_suite {
                 audit_records_are_filtered_and_paged_by_id,
                 webhook_deliveries_are_claimed_once_per_lease,
                 expired_audit_records_are_purged,
+                a_record_that_cannot_be_written_undoes_its_change,
             );
         }
     };

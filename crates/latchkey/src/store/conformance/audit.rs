@@ -309,3 +309,33 @@ pub async fn expired_audit_records_are_purged(store: &S) {
     );
     assert_eq!(store.list_audit(&all(None)).await.unwrap(), vec![young]);
 }
+
+pub async fn a_record_that_cannot_be_written_undoes_its_change(store: &S) {
+    let at = base();
+    let u = saved_user(store, "undone", at).await;
+    let taken = record("login", Some(u.id), at);
+    store
+        .audited(AuditedChange::Nothing, std::slice::from_ref(&taken))
+        .await
+        .unwrap();
+    // A record with a taken id fails inside the transaction: the change goes with it.
+    let roles = vec!["admin".to_owned()];
+    let change = AuditedChange::SetRoles {
+        user_id: u.id,
+        roles: &roles,
+    };
+    assert!(store.audited(change, &[taken.clone()]).await.is_err());
+    assert_eq!(
+        store.find_user_by_id(u.id).await.unwrap().unwrap().roles,
+        u.roles,
+        "the roles were set although their record was not written"
+    );
+    let f = family(u.id, at);
+    assert!(
+        store
+            .audited(AuditedChange::CreateFamily(&f), &[taken])
+            .await
+            .is_err()
+    );
+    assert!(store.find_family(f.id, at).await.unwrap().is_none());
+}
