@@ -10,6 +10,8 @@ mod admin;
 #[cfg(test)]
 mod api;
 #[cfg(test)]
+mod audit;
+#[cfg(test)]
 mod kit;
 // The MongoDB area needs the `mongodb` feature (default-on); `LATCHKEY_TEST_STORE=mongodb`
 // does too.
