@@ -140,7 +140,7 @@ impl Admin<'_> {
     }
 
     /// Ends every login of user `id` (refresh families and cookie sessions): their refresh
-    /// tokens stop working now.
+    /// tokens stop working now. Returns 1 (the user whose logins ended).
     ///
     /// # Errors
     /// [`AuthError::NotFound`], [`AuthError::Forbidden`], or a store failure.

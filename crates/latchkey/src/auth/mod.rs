@@ -509,7 +509,8 @@ impl AuthService {
         Ok(())
     }
 
-    /// Ends every login of the user.
+    /// Ends every login of the user, with its audit record in the same transaction; 1 when
+    /// the user exists, else 0.
     ///
     /// # Errors
     /// A store failure.

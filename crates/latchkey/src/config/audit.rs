@@ -89,3 +89,55 @@ pub(super) fn parse(vars: &Vars<'_>) -> Result<AuditSettings, ConfigError> {
         webhook_secret,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_env_map(&map)
+    }
+
+    #[test]
+    fn the_audit_trail_is_on_for_90_days_without_a_webhook_by_default() {
+        let c = config(&[]).unwrap().audit;
+        assert!(c.enabled);
+        assert_eq!(c.retention, Duration::from_secs(90 * 86_400));
+        assert!(c.webhook_url.is_none() && c.webhook_secret.is_none());
+        assert!(!config(&[("LATCHKEY_AUDIT", "false")]).unwrap().audit.enabled);
+    }
+
+    #[test]
+    fn a_webhook_needs_an_http_url_a_long_secret_and_the_trail_on() {
+        let secret = ("LATCHKEY_AUDIT_WEBHOOK_SECRET", "0123456789abcdef");
+        let url = ("LATCHKEY_AUDIT_WEBHOOK_URL", "https://siem.example/hook");
+        assert!(config(&[url, secret]).unwrap().audit.webhook_url.is_some());
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[url], "LATCHKEY_AUDIT_WEBHOOK_SECRET"),
+            (
+                &[url, ("LATCHKEY_AUDIT_WEBHOOK_SECRET", "short")],
+                "LATCHKEY_AUDIT_WEBHOOK_SECRET",
+            ),
+            (
+                &[("LATCHKEY_AUDIT_WEBHOOK_URL", "ftp://x/y"), secret],
+                "LATCHKEY_AUDIT_WEBHOOK_URL",
+            ),
+            (
+                &[url, secret, ("LATCHKEY_AUDIT", "false")],
+                "LATCHKEY_AUDIT_WEBHOOK_URL",
+            ),
+            (&[("LATCHKEY_AUDIT_RETENTION", "5m")], "LATCHKEY_AUDIT_RETENTION"),
+            (&[("LATCHKEY_AUDIT", "maybe")], "LATCHKEY_AUDIT"),
+        ];
+        for (pairs, variable) in cases {
+            assert_eq!(config(pairs).unwrap_err().variable, *variable, "{pairs:?}");
+        }
+    }
+}
