@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use mongodb::ClientSession;
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::error::{Error as MongoError, ErrorKind};
+use mongodb::error::{Error as MongoError, ErrorKind, TRANSIENT_TRANSACTION_ERROR};
 use mongodb::options::ReturnDocument;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -266,11 +266,25 @@ impl AuditStore for MongoStore {
         records: &[AuditRecord],
     ) -> Result<u64, StoreError> {
         let db = self.db()?;
-        if records.is_empty() || !db.transactions.load(Ordering::Relaxed) {
+        // One document write is atomic by itself: no transaction needed.
+        let single = records.is_empty() || (change.records_always() && records.len() == 1);
+        if single || !db.transactions.load(Ordering::Relaxed) {
             return run(apply_with_records(db, &mut None, change, records)).await;
         }
-        match tokio::time::timeout(TRANSACTION_TIMEOUT, in_transaction(db, change, records)).await
-        {
+        let attempts = async {
+            let mut attempt = 0;
+            loop {
+                match in_transaction(db, change, records).await {
+                    // A conflict with a concurrent transaction: the whole transaction again.
+                    Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) && attempt < 3 => {
+                        attempt += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(10 * attempt)).await;
+                    }
+                    other => return other,
+                }
+            }
+        };
+        match tokio::time::timeout(TRANSACTION_TIMEOUT, attempts).await {
             Ok(Ok(touched)) => Ok(touched),
             Ok(Err(e)) if is_illegal_operation(&e) => {
                 tracing::warn!(
