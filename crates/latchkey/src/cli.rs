@@ -289,7 +289,9 @@ async fn audit_tail(
                 entry.at.format(&Rfc3339)?,
                 entry.outcome,
                 entry.event,
-                entry.user_id.map_or_else(|| "-".to_owned(), |u| u.to_string()),
+                entry
+                    .user_id
+                    .map_or_else(|| "-".to_owned(), |u| u.to_string()),
                 entry.actor,
                 entry.ip.as_deref().unwrap_or("-"),
                 entry.details

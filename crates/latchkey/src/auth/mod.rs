@@ -498,8 +498,12 @@ impl AuthService {
                     .map(|f| f.user_id),
                 false => None,
             };
-            let event = Event::success(AuditEvent::Logout, owner, owner.map_or(Actor::Client, Actor::User))
-                .with(serde_json::json!({ "family_id": parsed.family_id }));
+            let event = Event::success(
+                AuditEvent::Logout,
+                owner,
+                owner.map_or(Actor::Client, Actor::User),
+            )
+            .with(serde_json::json!({ "family_id": parsed.family_id }));
             let change = AuditedChange::DeleteFamily {
                 id: parsed.family_id,
                 user_id: owner,
@@ -572,8 +576,12 @@ impl AuthService {
     /// [`AuthError::NotFound`] when the user has no such login, or a store failure.
     pub async fn end_login(&self, user_id: Uuid, id: Uuid) -> Result<(), AuthError> {
         let event = || {
-            Event::success(AuditEvent::SessionRevoked, Some(user_id), Actor::User(user_id))
-                .with(serde_json::json!({ "login_id": id }))
+            Event::success(
+                AuditEvent::SessionRevoked,
+                Some(user_id),
+                Actor::User(user_id),
+            )
+            .with(serde_json::json!({ "login_id": id }))
         };
         let family = AuditedChange::DeleteFamily {
             id,
@@ -622,7 +630,11 @@ impl AuthService {
         )?;
         let hash = self.passwords.hash(new).await?;
         // One transaction: the hash, the generation, the other logins and the record.
-        let event = Event::success(AuditEvent::PasswordChanged, Some(user_id), Actor::User(user_id));
+        let event = Event::success(
+            AuditEvent::PasswordChanged,
+            Some(user_id),
+            Actor::User(user_id),
+        );
         let change = AuditedChange::SetPassword {
             user_id,
             hash: &hash,

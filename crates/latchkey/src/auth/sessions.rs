@@ -17,10 +17,10 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::audit::{Actor, AuditEvent, Event};
 use super::refresh::hash_token;
 use super::{AuthError, AuthService, ClientInfo, Profile, to_time};
 use crate::config::SessionStoreKind;
-use super::audit::{Actor, AuditEvent, Event};
 use crate::store::{AuditedChange, SessionRecord, TokenHash, UserRecord};
 
 /// The record of a successful password sign-in to a cookie session.

@@ -111,7 +111,12 @@ mod tests {
         assert!(c.enabled);
         assert_eq!(c.retention, Duration::from_secs(90 * 86_400));
         assert!(c.webhook_url.is_none() && c.webhook_secret.is_none());
-        assert!(!config(&[("LATCHKEY_AUDIT", "false")]).unwrap().audit.enabled);
+        assert!(
+            !config(&[("LATCHKEY_AUDIT", "false")])
+                .unwrap()
+                .audit
+                .enabled
+        );
     }
 
     #[test]
@@ -133,7 +138,10 @@ mod tests {
                 &[url, secret, ("LATCHKEY_AUDIT", "false")],
                 "LATCHKEY_AUDIT_WEBHOOK_URL",
             ),
-            (&[("LATCHKEY_AUDIT_RETENTION", "5m")], "LATCHKEY_AUDIT_RETENTION"),
+            (
+                &[("LATCHKEY_AUDIT_RETENTION", "5m")],
+                "LATCHKEY_AUDIT_RETENTION",
+            ),
             (&[("LATCHKEY_AUDIT", "maybe")], "LATCHKEY_AUDIT"),
         ];
         for (pairs, variable) in cases {

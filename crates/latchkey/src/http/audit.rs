@@ -24,7 +24,11 @@ const DEFAULT_LIMIT: u32 = 50;
 
 /// Runs the request with its client (address, User-Agent, as the `Client` extractor sees
 /// them) known to the domain, for the audit records of operations that take no client.
-pub async fn request_client(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn request_client(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     let client = match Client::from_request_parts(&mut parts, &state).await {
         Ok(Client(client)) => client,
@@ -58,7 +62,8 @@ fn audit_query(raw: Option<&str>) -> Result<AuditQuery, ApiError> {
         match &*key {
             "limit" => query.limit = limit_of(&value)?,
             "user" if !value.is_empty() => {
-                query.user_id = Some(Uuid::parse_str(&value).map_err(|_| bad("user must be a user id"))?);
+                query.user_id =
+                    Some(Uuid::parse_str(&value).map_err(|_| bad("user must be a user id"))?);
             }
             "after" if !value.is_empty() => {
                 query.after = Some(
@@ -86,8 +91,7 @@ pub async fn admin_audit(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let caller =
-        Uuid::parse_str(&admin.0.sub).map_err(|_| ApiError::Auth(AuthError::Forbidden))?;
+    let caller = Uuid::parse_str(&admin.0.sub).map_err(|_| ApiError::Auth(AuthError::Forbidden))?;
     let query = audit_query(raw.as_deref())?;
     let (events, next) = state.auth.admin().audit(caller, query).await?;
     Ok(no_store(
@@ -121,8 +125,10 @@ mod tests {
         let q = audit_query(None).unwrap();
         assert_eq!((q.limit, q.newest_first, q.events.len()), (50, true, 0));
         let id = Uuid::now_v7();
-        let q = audit_query(Some(&format!("user={id}&event=login,logout&after={id}&limit=3")))
-            .unwrap();
+        let q = audit_query(Some(&format!(
+            "user={id}&event=login,logout&after={id}&limit=3"
+        )))
+        .unwrap();
         assert_eq!(q.user_id, Some(id));
         assert_eq!(q.after, Some(id));
         assert_eq!(q.events, vec!["login".to_owned(), "logout".to_owned()]);

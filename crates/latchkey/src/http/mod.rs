@@ -148,9 +148,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/enable", post(admin::enable))
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route_layer(RequireKeys(state.auth.clone()));
-    let audit_layer = config.audit.enabled.then(|| {
-        axum::middleware::from_fn_with_state(state.clone(), audit::request_client)
-    });
+    let audit_layer = config
+        .audit
+        .enabled
+        .then(|| axum::middleware::from_fn_with_state(state.clone(), audit::request_client));
     let app = Router::new()
         .merge(needs_keys)
         .route(

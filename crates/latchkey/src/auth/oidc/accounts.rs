@@ -179,8 +179,9 @@ impl AuthService {
             match self.store.create_user_with_identity(&user, &identity).await {
                 Ok(()) => {
                     tracing::info!(user.id = %user.id, "user created from provider identity");
-                    let event = Event::success(AuditEvent::Registered, Some(user.id), Actor::Client)
-                        .with(serde_json::json!({ "provider": provider }));
+                    let event =
+                        Event::success(AuditEvent::Registered, Some(user.id), Actor::Client)
+                            .with(serde_json::json!({ "provider": provider }));
                     self.record(None, event).await;
                     return Ok(user);
                 }
@@ -229,9 +230,12 @@ impl AuthService {
         match outcome {
             UnlinkOutcome::Unlinked => {
                 tracing::info!(user.id = %user_id, provider, "provider account unlinked");
-                let event =
-                    Event::success(AuditEvent::IdentityUnlinked, Some(user_id), Actor::User(user_id))
-                        .with(serde_json::json!({ "provider": provider }));
+                let event = Event::success(
+                    AuditEvent::IdentityUnlinked,
+                    Some(user_id),
+                    Actor::User(user_id),
+                )
+                .with(serde_json::json!({ "provider": provider }));
                 self.record(None, event).await;
                 Ok(())
             }

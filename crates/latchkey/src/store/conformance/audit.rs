@@ -6,9 +6,7 @@ use time::Duration;
 use uuid::Uuid;
 
 use super::fixtures::*;
-use crate::store::{
-    AuditOutcome, AuditQuery, AuditRecord, AuditedChange, StoreError, TokenHash,
-};
+use crate::store::{AuditOutcome, AuditQuery, AuditRecord, AuditedChange, StoreError, TokenHash};
 
 pub fn record(event: &str, user_id: Option<Uuid>, at: time::OffsetDateTime) -> AuditRecord {
     AuditRecord {
@@ -61,7 +59,13 @@ pub async fn an_audited_change_and_its_records_are_written_together(store: &S) {
             .await,
         Err(StoreError::Conflict)
     ));
-    assert!(store.list_audit(&all(Some(again.id))).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_audit(&all(Some(again.id)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A change that touched nothing (unknown user, gone family) writes no record.
     let nobody = Uuid::now_v7();
@@ -100,7 +104,13 @@ pub async fn an_audited_change_and_its_records_are_written_together(store: &S) {
         let r = record("admin.roles_changed", Some(nobody), at);
         assert_eq!(store.audited(change, &[r]).await.unwrap(), 0, "{change:?}");
     }
-    assert!(store.list_audit(&all(Some(nobody))).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_audit(&all(Some(nobody)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Nothing: the records alone.
     let alone = record("login", None, at);
@@ -196,7 +206,12 @@ pub async fn audited_account_changes_apply_in_full(store: &S) {
     assert!(store.list_families(u.id, at).await.unwrap().is_empty());
     assert!(store.list_sessions(u.id, at).await.unwrap().is_empty());
     assert_eq!(
-        store.find_user_by_id(u.id).await.unwrap().unwrap().generation,
+        store
+            .find_user_by_id(u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .generation,
         2
     );
     assert_eq!(store.list_audit(&all(Some(u.id))).await.unwrap().len(), 6);
@@ -231,7 +246,10 @@ pub async fn audit_records_are_filtered_and_paged_by_id(store: &S) {
     );
     q.limit = 1;
     q.after = Some(written[3].id);
-    assert_eq!(ids(store.list_audit(&q).await.unwrap()), vec![written[0].id]);
+    assert_eq!(
+        ids(store.list_audit(&q).await.unwrap()),
+        vec![written[0].id]
+    );
     let mut q = all(None);
     q.events = vec!["login".into(), "logout".into()];
     q.after = Some(written[1].id);
@@ -324,7 +342,12 @@ pub async fn a_record_that_cannot_be_written_undoes_its_change(store: &S) {
         user_id: u.id,
         roles: &roles,
     };
-    assert!(store.audited(change, &[taken.clone()]).await.is_err());
+    assert!(
+        store
+            .audited(change, std::slice::from_ref(&taken))
+            .await
+            .is_err()
+    );
     assert_eq!(
         store.find_user_by_id(u.id).await.unwrap().unwrap().roles,
         u.roles,

@@ -17,9 +17,7 @@ use uuid::Uuid;
 use super::documents::{bin, date, family_doc, session_fields, user_doc};
 use super::driver::map_err;
 use super::{Inner, MongoStore, collect, id, of_user_except, run};
-use crate::store::{
-    AuditOutcome, AuditQuery, AuditRecord, AuditStore, AuditedChange, StoreError,
-};
+use crate::store::{AuditOutcome, AuditQuery, AuditRecord, AuditStore, AuditedChange, StoreError};
 
 /// The bound on one audited transaction.
 const TRANSACTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -64,11 +62,11 @@ fn text(d: &Document, field: &str) -> Result<String, StoreError> {
 fn opt_time(d: &Document, field: &str) -> Result<Option<OffsetDateTime>, StoreError> {
     match d.get(field) {
         None | Some(Bson::Null) => Ok(None),
-        Some(Bson::DateTime(t)) => OffsetDateTime::from_unix_timestamp_nanos(
-            i128::from(t.timestamp_millis()) * 1_000_000,
-        )
-        .map(Some)
-        .map_err(|_| corrupt(field)),
+        Some(Bson::DateTime(t)) => {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.timestamp_millis()) * 1_000_000)
+                .map(Some)
+                .map_err(|_| corrupt(field))
+        }
         Some(_) => Err(corrupt(field)),
     }
 }
@@ -158,7 +156,10 @@ async fn apply(
             exec!(db.sessions.insert_one(document), session)?;
             Ok(1)
         }
-        AuditedChange::DeleteFamily { id: family, user_id } => {
+        AuditedChange::DeleteFamily {
+            id: family,
+            user_id,
+        } => {
             let mut filter = doc! { "_id": id(family) };
             if let Some(user_id) = user_id {
                 filter.insert("user_id", id(user_id));
@@ -232,7 +233,9 @@ async fn apply_with_records(
 
 fn is_illegal_operation(error: &MongoError) -> bool {
     matches!(error.kind.as_ref(), ErrorKind::Command(e) if e.code == ILLEGAL_OPERATION)
-        || error.to_string().contains("Transaction numbers are only allowed")
+        || error
+            .to_string()
+            .contains("Transaction numbers are only allowed")
 }
 
 async fn in_transaction(
@@ -373,6 +376,8 @@ impl AuditStore for MongoStore {
 
     async fn purge_expired_audit(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let filter = doc! { "expires_at": { "$lte": date(now) } };
-        Ok(run(self.db()?.audit.delete_many(filter)).await?.deleted_count)
+        Ok(run(self.db()?.audit.delete_many(filter))
+            .await?
+            .deleted_count)
     }
 }

@@ -2,10 +2,10 @@
 //! atomic document operation (`findOneAndUpdate` with the expected state in its filter), TTL
 //! indexes for expiry, and a client that connects lazily so the server starts during an outage.
 
+mod audit;
 mod documents;
 mod driver;
 mod indexes;
-mod audit;
 mod keys;
 mod oauth;
 mod refresh;

@@ -12,9 +12,7 @@ use super::rows::{get, ts};
 use super::sessions::{INSERT_SESSION, session_query};
 use super::users::insert_user;
 use super::{OPERATION_TIMEOUT, PostgresStore, map_err, purge_batches, run};
-use crate::store::{
-    AuditOutcome, AuditQuery, AuditRecord, AuditStore, AuditedChange, StoreError,
-};
+use crate::store::{AuditOutcome, AuditQuery, AuditRecord, AuditStore, AuditedChange, StoreError};
 
 const AUDIT_COLUMNS: &str = "id, at, event, user_id, actor, ip, user_agent, outcome, details, \
                              expires_at, webhook_due, webhook_attempts";

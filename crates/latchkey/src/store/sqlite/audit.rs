@@ -12,9 +12,7 @@ use super::refresh::insert_family;
 use super::sessions::insert_session;
 use super::users::insert_user;
 use super::{Inserts, SqliteStore, delete_of_user, from_ms, get, map_err, ms, sql, uuid};
-use crate::store::{
-    AuditOutcome, AuditQuery, AuditRecord, AuditStore, AuditedChange, StoreError,
-};
+use crate::store::{AuditOutcome, AuditQuery, AuditRecord, AuditStore, AuditedChange, StoreError};
 
 const AUDIT_COLUMNS: &str = "id, at, event, user_id, actor, ip, user_agent, outcome, details, \
                              expires_at, webhook_due, webhook_attempts";

@@ -49,7 +49,9 @@ async fn every_security_event_of_an_account_is_recorded_with_actor_and_client() 
         .unwrap()
         .to_owned();
     assert_eq!(
-        app.delete_session(&second.access_token, &other).await.status(),
+        app.delete_session(&second.access_token, &other)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     let _ = third;
@@ -138,12 +140,26 @@ async fn every_security_event_of_an_account_is_recorded_with_actor_and_client() 
     assert!(login["user_agent"].is_string(), "{login}");
     assert_eq!(login["details"]["method"], "password");
     assert_eq!(by("session.revoked")["details"]["login_id"], other);
-    assert_eq!(by("admin.roles_changed")["actor"], format!("admin:{admin_id}"));
-    assert_eq!(by("admin.roles_changed")["details"]["roles"], json!(["editor"]));
-    assert_eq!(by("admin.user_disabled")["actor"], format!("admin:{admin_id}"));
+    assert_eq!(
+        by("admin.roles_changed")["actor"],
+        format!("admin:{admin_id}")
+    );
+    assert_eq!(
+        by("admin.roles_changed")["details"]["roles"],
+        json!(["editor"])
+    );
+    assert_eq!(
+        by("admin.user_disabled")["actor"],
+        format!("admin:{admin_id}")
+    );
     for r in &records {
         let text = r.to_string();
-        for secret in [PASSWORD, NEW_PASSWORD, &first.refresh_token, &first.access_token] {
+        for secret in [
+            PASSWORD,
+            NEW_PASSWORD,
+            &first.refresh_token,
+            &first.access_token,
+        ] {
             assert!(!text.contains(secret), "a secret in {text}");
         }
         assert!(!text.contains("argon2"), "a hash in {text}");
@@ -203,7 +219,12 @@ async fn the_audit_api_is_for_admins_and_refuses_bad_filters() {
         "insufficient_permission",
     )
     .await;
-    let anonymous = app.client.get(app.url("/auth/activity")).send().await.unwrap();
+    let anonymous = app
+        .client
+        .get(app.url("/auth/activity"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     for bad in ["event=nope", "user=x", "after=x", "limit=0", "limit=-1"] {
         let resp = app
@@ -265,12 +286,15 @@ async fn a_failed_operation_writes_no_success_record() {
         .count();
     assert_eq!(registered, 2, "root and bob only");
     assert!(
-        everything
-            .iter()
-            .all(|r| r["event"] != "password.changed" && !r["event"].as_str().unwrap().starts_with("admin.")),
+        everything.iter().all(|r| r["event"] != "password.changed"
+            && !r["event"].as_str().unwrap().starts_with("admin.")),
         "{everything:?}"
     );
-    assert!(everything.iter().all(|r| r["user_id"] != json!(nobody.to_string())));
+    assert!(
+        everything
+            .iter()
+            .all(|r| r["user_id"] != json!(nobody.to_string()))
+    );
     let bobs = app.audit_of(&admin_token, Some(&bob)).await;
     assert_eq!(names(&bobs), ["user.registered", "login", "logout"]);
 }
@@ -285,6 +309,10 @@ async fn with_the_audit_trail_off_nothing_is_recorded() {
     let user = app.signed_in("quiet").await;
     let _ = app.login("quiet", "wrong-password-here").await;
     app.logout_all(&user.access_token).await;
-    let body = json_body(app.get_authed("/admin/audit", &admin_token).await, StatusCode::OK).await;
+    let body = json_body(
+        app.get_authed("/admin/audit", &admin_token).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(body["events"], json!([]));
 }

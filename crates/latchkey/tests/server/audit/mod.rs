@@ -18,7 +18,7 @@ impl TestApp {
         let mut all = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let mut url = format!("/admin/audit?limit=2");
+            let mut url = "/admin/audit?limit=2".to_owned();
             if let Some(user) = user {
                 url.push_str(&format!("&user={user}"));
             }
@@ -47,7 +47,10 @@ pub fn names(records: &[Value]) -> Vec<String> {
             if outcome == "success" {
                 event.to_owned()
             } else {
-                format!("{event}:{}", r["details"]["reason"].as_str().unwrap_or(outcome))
+                format!(
+                    "{event}:{}",
+                    r["details"]["reason"].as_str().unwrap_or(outcome)
+                )
             }
         })
         .collect()

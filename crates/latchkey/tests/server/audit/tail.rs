@@ -26,7 +26,11 @@ async fn audit_tail_prints_the_latest_records_and_follows_new_ones() {
     let _ = app.login("tailed", PASSWORD).await;
 
     let out = tail(&app, &["--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()

@@ -70,10 +70,16 @@ async fn a_receiver_that_is_down_then_up_gets_every_record() {
     loop {
         let records = all_records(&store).await;
         assert_eq!(records.len(), 3);
-        if records.iter().all(|r| r.webhook_attempts >= 1 && r.webhook_due.is_some()) {
+        if records
+            .iter()
+            .all(|r| r.webhook_attempts >= 1 && r.webhook_due.is_some())
+        {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no attempt: {records:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no attempt: {records:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
