@@ -2,7 +2,8 @@
 # Runs every check and test of the workspace: formatting, lints, unit and black-box tests.
 # Services the tests need are installed here and started by the tests themselves: the
 # OpenID provider of the OIDC tests (npm `oidc-provider`, run with node), SecantusDB for the
-# MongoDB tests and aiosmtpd for the email tests (pip); PostgreSQL (apt) is started here, once, by scripts/postgres.sh.
+# MongoDB tests and aiosmtpd for the email tests (pip); PostgreSQL (apt) is started here, once,
+# by scripts/postgres.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

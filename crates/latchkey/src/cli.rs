@@ -155,7 +155,15 @@ impl Cli {
             }
             Command::User(UserCommand::VerifyEmail { username }) => {
                 let auth = unloaded_service(config).await?;
-                let user = auth.mark_email_verified(&username).await?;
+                let user = auth
+                    .mark_email_verified(&username)
+                    .await
+                    .map_err(|e| match e {
+                        crate::auth::AuthError::NotFound => {
+                            anyhow::anyhow!("no user named `{username}`")
+                        }
+                        other => other.into(),
+                    })?;
                 println!(
                     "marked the email of {} ({}) verified: {}",
                     user.username,

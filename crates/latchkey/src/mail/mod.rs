@@ -166,3 +166,85 @@ impl Mailer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn mail_config(smtp_url: &str) -> MailConfig {
+        Config::for_tests_with(
+            "sqlite://x.db",
+            &[
+                ("LATCHKEY_SMTP_URL", smtp_url),
+                ("LATCHKEY_MAIL_FROM", "Latchkey <no-reply@example.com>"),
+            ],
+        )
+        .unwrap()
+        .mail
+    }
+
+    fn message(to: &str) -> OutboxMessage {
+        let now = time::OffsetDateTime::now_utc();
+        OutboxMessage::new(
+            to.into(),
+            "Subject".into(),
+            "text".into(),
+            "<p>html</p>".into(),
+            now,
+            now + time::Duration::minutes(5),
+        )
+    }
+
+    #[test]
+    fn every_transport_builds_without_touching_the_network() {
+        for url in [
+            "smtp://u:p@mail.example.com",
+            "smtp://mail.example.com?tls=opportunistic",
+            "smtp://127.0.0.1:2525?tls=none",
+            "smtps://mail.example.com",
+            "log://",
+        ] {
+            assert!(
+                Mailer::from_config(&mail_config(url)).unwrap().is_some(),
+                "{url}"
+            );
+        }
+        let none = Config::for_tests("sqlite://x.db").unwrap().mail;
+        assert!(Mailer::from_config(&none).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_log_transport_sends_and_a_bad_recipient_is_a_permanent_failure() {
+        let mailer = Mailer::from_config(&mail_config("log://"))
+            .unwrap()
+            .unwrap();
+        mailer.send(&message("alice@example.com")).await.unwrap();
+        assert!(matches!(
+            mailer.send(&message("not an address")).await,
+            Err(SendError::Permanent(_))
+        ));
+    }
+
+    #[test]
+    fn smtp_needs_a_from_address_and_requiring_verification_needs_smtp() {
+        let e = Config::for_tests_with("sqlite://x.db", &[("LATCHKEY_SMTP_URL", "smtp://h")])
+            .unwrap_err();
+        assert_eq!(e.variable, "LATCHKEY_MAIL_FROM");
+        let e = Config::for_tests_with(
+            "sqlite://x.db",
+            &[("LATCHKEY_REQUIRE_VERIFIED_EMAIL", "true")],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "LATCHKEY_REQUIRE_VERIFIED_EMAIL");
+        let e = Config::for_tests_with(
+            "sqlite://x.db",
+            &[
+                ("LATCHKEY_SMTP_URL", "log://"),
+                ("LATCHKEY_MAIL_FROM", "nope"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "LATCHKEY_MAIL_FROM");
+    }
+}

@@ -118,8 +118,8 @@ pub trait Store:
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Deletes expired families, sessions, throttle windows, OAuth states, email tokens and
-    /// unsent messages whose token expired; returns how
-    /// many records went. Backends do not override it.
+    /// unsent messages whose token expired; returns how many records went. Backends do not
+    /// override it.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         Ok(self.purge_expired_families(now).await?
             + self.purge_expired_windows(now).await?
