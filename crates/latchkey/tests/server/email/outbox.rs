@@ -79,3 +79,40 @@ async fn a_message_whose_link_expired_is_dropped_unsent() {
     outbox_holds(&app, 0).await;
     assert!(smtp.received().is_empty(), "a dead link was mailed");
 }
+
+#[tokio::test]
+async fn two_instances_on_one_store_send_a_message_once() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    let app = app_mailing_to(&smtp.url(), &[]).await;
+    let sibling = app.start_sibling(&[]).await;
+    app.register_with_email("alice").await;
+    for _ in 0..3 {
+        let resp = app.forgot(&json!({ "username": "alice" })).await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    }
+    smtp.wait_for(&address("alice"), 3).await;
+    outbox_holds(&app, 0).await;
+    // Both workers kept polling meanwhile (every 100 ms): still three, no duplicates.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.received_by(&address("alice")).len(), 3);
+    sibling.shutdown().await;
+}
+
+#[tokio::test]
+async fn smtp_without_starttls_is_refused_unless_the_url_allows_plain_text() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    // `smtp://` requires STARTTLS by default, and this server offers none.
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let app = app_mailing_to(&url, &[]).await;
+    let login = app.signed_in_with_email("alice").await;
+    app.request_verification(&login.access_token).await;
+    outbox_holds(&app, 1).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(smtp.received().is_empty(), "mail went out in plain text");
+    // Kept for a retry (a configuration to fix, not a message to lose).
+    assert_eq!(app.store().count_mail().await.unwrap(), 1);
+}

@@ -216,3 +216,32 @@ async fn an_admin_marks_an_address_verified_or_not() {
         .unwrap();
     assert_problem(resp, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+#[tokio::test]
+async fn a_cookie_session_asks_for_verification_with_its_csrf_token() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    let app = app_mailing_to(&smtp.url(), &[]).await;
+    app.register_with_email("alice").await;
+    let session = app.session_log_in("alice").await;
+    let path = "/auth/email/verify/request";
+    let resp = app
+        .with_session(reqwest::Method::POST, path, &session.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, StatusCode::FORBIDDEN, "csrf_rejected").await;
+    let resp = app
+        .with_session(reqwest::Method::POST, path, &session.cookie)
+        .header("x-csrf-token", &session.csrf_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let mail = smtp.wait_for(&address("alice"), 1).await;
+    assert_eq!(
+        app.verify_email(&mail.token()).await.status(),
+        StatusCode::OK
+    );
+}
