@@ -32,7 +32,7 @@
 //! A backend is a folder of files, the same in every backend (see `sqlite/` and `mongo/`):
 //! - `mod.rs`: the store type, `open` (connect, create the schema), the shared helpers (row or
 //!   document conversions, error mapping) and `impl Store` (`ping` only);
-//! - `users.rs`, `refresh.rs`, `sessions.rs`, `keys.rs`, `throttle.rs`, `oauth.rs`,
+//! - `users.rs`, `refresh.rs`, `sessions.rs`, `keys.rs`, `throttle.rs`, `oauth.rs`, `mail.rs`,
 //!   `transfer.rs`: one `impl <Capability> for <Backend>` each, with the trait's method names
 //!   and the atomicity each method's documentation asks for.
 //!
