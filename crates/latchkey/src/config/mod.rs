@@ -420,6 +420,17 @@ mod tests {
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             ),
             ("LATCHKEY_LOG", "debug"),
+            ("LATCHKEY_SMTP_URL", "smtps://u:p@mail.example.com"),
+            ("LATCHKEY_MAIL_FROM", "Example <no-reply@example.com>"),
+            ("LATCHKEY_PUBLIC_URL", "https://app.example.com/"),
+            ("LATCHKEY_EMAIL_VERIFY_TTL", "2d"),
+            ("LATCHKEY_PASSWORD_RESET_TTL", "15m"),
+            ("LATCHKEY_REQUIRE_VERIFIED_EMAIL", "true"),
+            ("LATCHKEY_EMAIL_MAX_PER_IP", "5"),
+            ("LATCHKEY_EMAIL_MAX_GLOBAL", "50"),
+            ("LATCHKEY_EMAIL_WINDOW", "10m"),
+            ("LATCHKEY_MAIL_MAX_ATTEMPTS", "3"),
+            ("LATCHKEY_MAIL_POLL_INTERVAL", "250ms"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
