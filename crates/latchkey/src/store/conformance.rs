@@ -11,6 +11,7 @@ mod audit;
 mod copying;
 mod fixtures;
 mod keys;
+mod mail;
 mod oauth;
 mod refresh;
 mod reuse;
@@ -23,6 +24,7 @@ mod cases {
     pub use super::audit::*;
     pub use super::copying::*;
     pub use super::keys::*;
+    pub use super::mail::*;
     pub use super::oauth::*;
     pub use super::refresh::*;
     pub use super::security::*;
@@ -160,6 +162,13 @@ macro_rules! store_suite {
                 webhook_deliveries_are_claimed_once_per_lease,
                 expired_audit_records_are_purged,
                 a_record_that_cannot_be_written_undoes_its_change,
+                an_email_token_is_stored_with_its_message_and_only_the_newest_lives,
+                a_verification_token_verifies_once_and_only_the_address_it_was_sent_to,
+                a_reset_sets_the_password_and_ends_every_login_in_one_step_once,
+                concurrent_uses_of_one_email_token_succeed_once,
+                claimed_mail_is_hidden_until_its_lease_ends_then_retried_or_deleted,
+                concurrent_claims_never_take_one_message_twice,
+                expired_email_tokens_and_unsent_mail_are_purged,
             );
         }
     };

@@ -8,6 +8,7 @@
 
 mod audit;
 mod keys;
+mod mail;
 mod oauth;
 mod refresh;
 mod rows;

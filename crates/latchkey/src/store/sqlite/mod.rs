@@ -2,6 +2,7 @@
 
 mod audit;
 mod keys;
+mod mail;
 mod oauth;
 mod refresh;
 mod sessions;
