@@ -200,8 +200,7 @@ pub trait Store:
 pub mod prelude {
     pub use super::{
         AuditStore, KeyStore, MailStore, OAuthStore, RefreshStore, SessionStore, Store,
-        ThrottleStore,
-        TransferStore, UserStore,
+        ThrottleStore, TransferStore, UserStore,
     };
 }
 
