@@ -49,8 +49,8 @@
 //! - `mod.rs`: the store type, `open` (connect, create the schema), the shared helpers (row or
 //!   document conversions, error mapping) and `impl Store` (`ping` only);
 //! - `users.rs`, `refresh.rs`, `sessions.rs`, `keys.rs`, `throttle.rs`, `oauth.rs`, `mail.rs`,
-//!   `audit.rs`, `transfer.rs`: one `impl <Capability> for <Backend>` each, with the trait's method names
-//!   and the atomicity each method's documentation asks for.
+//!   `audit.rs`, `transfer.rs`: one `impl <Capability> for <Backend>` each, with the trait's
+//!   method names and the atomicity each method's documentation asks for.
 //!
 //! Then three lines outside the folder: `mod <backend>;` and a scheme arm in [`open`] below
 //! (both behind a cargo feature when the backend brings a driver, as `mongo` does),
