@@ -183,6 +183,13 @@ impl Admin<'_> {
             .ok_or(AuthError::NotFound)?;
         let profile = self.auth.set_email_verified(user, verified).await?;
         tracing::info!(admin.id = %caller, user.id = %id, verified, "email verification set");
+        let event = Event::success(
+            AuditEvent::EmailVerificationSet,
+            Some(id),
+            Actor::Admin(caller),
+        )
+        .with(serde_json::json!({ "verified": verified }));
+        self.auth.record(None, event).await;
         Ok(profile)
     }
 

@@ -49,6 +49,12 @@ pub enum AuditEvent {
     IdentityLinked,
     /// An upstream identity was unlinked.
     IdentityUnlinked,
+    /// The password was set with an emailed reset token (every login ended).
+    PasswordReset,
+    /// The account's email address was verified with an emailed token.
+    EmailVerified,
+    /// An admin marked the email address verified or not verified.
+    EmailVerificationSet,
 }
 
 impl AuditEvent {
@@ -68,6 +74,9 @@ impl AuditEvent {
         Self::KeyRotated,
         Self::IdentityLinked,
         Self::IdentityUnlinked,
+        Self::PasswordReset,
+        Self::EmailVerified,
+        Self::EmailVerificationSet,
     ];
 
     /// The stored name.
@@ -88,6 +97,9 @@ impl AuditEvent {
             Self::KeyRotated => "keys.rotated",
             Self::IdentityLinked => "identity.linked",
             Self::IdentityUnlinked => "identity.unlinked",
+            Self::PasswordReset => "password.reset",
+            Self::EmailVerified => "email.verified",
+            Self::EmailVerificationSet => "admin.email_verification_set",
         }
     }
 
