@@ -16,6 +16,7 @@ mod limits;
 mod logging;
 mod oauth;
 mod passwords;
+mod proxies;
 mod server;
 mod sessions;
 mod testing;
@@ -34,8 +35,10 @@ pub use database::DatabaseUrl;
 pub use duration::{format_duration, parse_duration};
 pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
+pub use logging::LogFormat;
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 pub use passwords::Argon2Settings;
+pub use proxies::{ForwardedHeader, TrustedProxies};
 pub use sessions::SessionStoreKind;
 #[doc(hidden)]
 pub use testing::TEST_ISSUER;
@@ -126,6 +129,11 @@ pub struct Config {
     /// `LATCHKEY_KEY_PUBLISH_AHEAD`: how long `keys rotate` publishes a new key before it
     /// signs (default 15m); the JWKS `max-age` is a third of it, at most 5 minutes.
     pub key_publish_ahead: Duration,
+    /// `LATCHKEY_TRUSTED_PROXIES` and `LATCHKEY_FORWARDED_HEADER`: who may state the client
+    /// address (and request id), and in which header.
+    pub trusted_proxies: TrustedProxies,
+    /// `LATCHKEY_LOG_FORMAT`.
+    pub log_format: LogFormat,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -144,6 +152,7 @@ const AREAS: &[&[&str]] = &[
     oauth::VARIABLES,
     sessions::VARIABLES,
     logging::VARIABLES,
+    proxies::VARIABLES,
 ];
 
 /// Whether `name` is a variable some area reads (per-provider OAuth variables aside).
@@ -190,6 +199,8 @@ impl Config {
         let limits = limits::parse(vars)?;
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
+        let log_format = logging::parse(vars)?;
+        let trusted_proxies = proxies::parse(vars)?;
 
         let mut unknown_variables: Vec<String> = map
             .keys()
@@ -233,6 +244,8 @@ impl Config {
             content_security_policy: server.content_security_policy,
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
+            trusted_proxies,
+            log_format,
             unknown_variables,
         })
     }
@@ -302,6 +315,9 @@ mod tests {
             ("LATCHKEY_ALLOWED_ORIGINS", "https://app.example/path"),
             ("LATCHKEY_SESSION_STORE", "redis"),
             ("LATCHKEY_REFRESH_REUSE_INTERVAL", "ten"),
+            ("LATCHKEY_LOG_FORMAT", "xml"),
+            ("LATCHKEY_TRUSTED_PROXIES", "everyone"),
+            ("LATCHKEY_FORWARDED_HEADER", "x-real-ip"),
         ];
         for (variable, value) in cases {
             assert_eq!(
@@ -402,6 +418,9 @@ mod tests {
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             ),
             ("LATCHKEY_LOG", "debug"),
+            ("LATCHKEY_LOG_FORMAT", "json"),
+            ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8"),
+            ("LATCHKEY_FORWARDED_HEADER", "forwarded"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -423,7 +442,7 @@ mod tests {
         }
         for name in AREAS.iter().flat_map(|area| area.iter()) {
             assert!(
-                read.contains(*name) || logging::VARIABLES.contains(name),
+                read.contains(*name) || *name == "LATCHKEY_LOG",
                 "{name} is listed but no parser reads it"
             );
         }
