@@ -19,4 +19,6 @@ mod mongo;
 #[cfg(test)]
 mod oidc;
 #[cfg(test)]
+mod ops;
+#[cfg(test)]
 mod postgres;
