@@ -210,7 +210,10 @@ pub fn check_config(config: &Config, env: &HashMap<String, String>) -> Vec<Findi
 
     // The issuer.
     out.push(if https_issuer {
-        ok("issuer.https", format!("the issuer {} is HTTPS", config.issuer))
+        ok(
+            "issuer.https",
+            format!("the issuer {} is HTTPS", config.issuer),
+        )
     } else if local_issuer {
         bad(
             Warning,
@@ -238,7 +241,10 @@ pub fn check_config(config: &Config, env: &HashMap<String, String>) -> Vec<Findi
 
     // Cookies.
     out.push(if config.cookie_secure {
-        ok("cookies.secure", "cookies are Secure (sent over HTTPS only)")
+        ok(
+            "cookies.secure",
+            "cookies are Secure (sent over HTTPS only)",
+        )
     } else if local_issuer {
         bad(
             Warning,
@@ -269,7 +275,7 @@ pub fn check_config(config: &Config, env: &HashMap<String, String>) -> Vec<Findi
                 "SameSite=None but no LATCHKEY_ALLOWED_ORIGINS: the cookies ride along on \
                  requests from every site while no other site may use them, leaving the \
                  Origin check as the only CSRF defence",
-            "set LATCHKEY_COOKIE_SAMESITE=Strict (or Lax), or list the front-end origins in \
+                "set LATCHKEY_COOKIE_SAMESITE=Strict (or Lax), or list the front-end origins in \
                  LATCHKEY_ALLOWED_ORIGINS",
             )
         } else {
@@ -381,27 +387,29 @@ pub fn check_config(config: &Config, env: &HashMap<String, String>) -> Vec<Findi
             "set LATCHKEY_ACCESS_TOKEN_TTL to 15m or less (default 10m)",
         )
     });
-    out.push(if config.refresh_reuse_interval <= Duration::from_secs(60) {
-        ok(
-            "tokens.reuse_interval",
-            format!(
-                "a rotated refresh token is re-accepted for {}",
-                format_duration(config.refresh_reuse_interval)
-            ),
-        )
-    } else {
-        bad(
-            Warning,
-            "tokens.reuse_interval",
-            Some("LATCHKEY_REFRESH_REUSE_INTERVAL"),
-            format!(
-                "a rotated refresh token is re-accepted for {}: a stolen one is usable that \
+    out.push(
+        if config.refresh_reuse_interval <= Duration::from_secs(60) {
+            ok(
+                "tokens.reuse_interval",
+                format!(
+                    "a rotated refresh token is re-accepted for {}",
+                    format_duration(config.refresh_reuse_interval)
+                ),
+            )
+        } else {
+            bad(
+                Warning,
+                "tokens.reuse_interval",
+                Some("LATCHKEY_REFRESH_REUSE_INTERVAL"),
+                format!(
+                    "a rotated refresh token is re-accepted for {}: a stolen one is usable that \
                  long without tripping reuse detection",
-                format_duration(config.refresh_reuse_interval)
-            ),
-            "keep LATCHKEY_REFRESH_REUSE_INTERVAL at a few seconds (default 10s)",
-        )
-    });
+                    format_duration(config.refresh_reuse_interval)
+                ),
+                "keep LATCHKEY_REFRESH_REUSE_INTERVAL at a few seconds (default 10s)",
+            )
+        },
+    );
     out.push(if config.signing_alg == SigningAlg::HS256 {
         bad(
             Warning,
@@ -467,18 +475,20 @@ pub fn check_config(config: &Config, env: &HashMap<String, String>) -> Vec<Findi
     out.push(database_tls(config));
 
     // Headers, logs, typos.
-    out.push(if config.content_security_policy.as_deref() == Some("none") {
-        bad(
-            Warning,
-            "headers.csp",
-            Some("LATCHKEY_CONTENT_SECURITY_POLICY"),
-            "the Content-Security-Policy header is removed",
-            "remove LATCHKEY_CONTENT_SECURITY_POLICY (the default policy blocks everything) \
+    out.push(
+        if config.content_security_policy.as_deref() == Some("none") {
+            bad(
+                Warning,
+                "headers.csp",
+                Some("LATCHKEY_CONTENT_SECURITY_POLICY"),
+                "the Content-Security-Policy header is removed",
+                "remove LATCHKEY_CONTENT_SECURITY_POLICY (the default policy blocks everything) \
              or set a policy",
-        )
-    } else {
-        ok("headers.csp", "a Content-Security-Policy is sent")
-    });
+            )
+        } else {
+            ok("headers.csp", "a Content-Security-Policy is sent")
+        },
+    );
     let filter = env
         .get("LATCHKEY_LOG")
         .or_else(|| env.get("RUST_LOG"))
@@ -550,7 +560,10 @@ fn metrics_listener(env: &HashMap<String, String>) -> Finding {
     };
     let ip = addr.ip().to_canonical();
     if ip.is_loopback() {
-        ok("metrics.listen", format!("metrics on {addr}, this machine only"))
+        ok(
+            "metrics.listen",
+            format!("metrics on {addr}, this machine only"),
+        )
     } else if ip.is_unspecified() {
         bad(
             Unsafe,
@@ -585,7 +598,10 @@ fn database_tls(config: &Config) -> Finding {
     let url = &config.database_url;
     let scheme = url.scheme();
     if scheme == "sqlite" {
-        return ok("database.tls", "SQLite: a local file, no connection to encrypt");
+        return ok(
+            "database.tls",
+            "SQLite: a local file, no connection to encrypt",
+        );
     }
     let Ok(parsed) = Url::parse(url.expose()) else {
         return ok("database.tls", "not checked: the URL could not be read");
@@ -712,28 +728,34 @@ async fn signing_key_age(
     let age = now - key.created_at;
     let days = age.whole_days();
     let max_days = options.max_key_age.as_secs() / 86_400;
-    Ok(if age.whole_seconds() > 0 && age.unsigned_abs() > options.max_key_age && !pending {
-        bad(
-            Warning,
-            "keys.age",
-            None,
-            format!(
-                "the signing key {} ({}) was created {days} days ago (more than {max_days})",
-                key.kid, key.alg
-            ),
-            "run `latchkey keys rotate` (the old key stays published until its tokens expire)",
-        )
-    } else {
-        ok(
-            "keys.age",
-            format!(
-                "the signing key {} ({}) is {days} day(s) old{}",
-                key.kid,
-                key.alg,
-                if pending { "; a new key is pending" } else { "" }
-            ),
-        )
-    })
+    Ok(
+        if age.whole_seconds() > 0 && age.unsigned_abs() > options.max_key_age && !pending {
+            bad(
+                Warning,
+                "keys.age",
+                None,
+                format!(
+                    "the signing key {} ({}) was created {days} days ago (more than {max_days})",
+                    key.kid, key.alg
+                ),
+                "run `latchkey keys rotate` (the old key stays published until its tokens expire)",
+            )
+        } else {
+            ok(
+                "keys.age",
+                format!(
+                    "the signing key {} ({}) is {days} day(s) old{}",
+                    key.kid,
+                    key.alg,
+                    if pending {
+                        "; a new key is pending"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+        },
+    )
 }
 
 async fn admin_exists(store: &dyn Store) -> Result<Finding, crate::store::StoreError> {
@@ -800,7 +822,10 @@ fn sqlite_filesystem(config: &Config) -> Finding {
     use std::str::FromStr;
     let Ok(options) = sqlx::sqlite::SqliteConnectOptions::from_str(config.database_url.expose())
     else {
-        return ok("sqlite.filesystem", "not checked: the URL could not be read");
+        return ok(
+            "sqlite.filesystem",
+            "not checked: the URL could not be read",
+        );
     };
     let path = options.get_filename().to_path_buf();
     // The file may not exist yet: its directory decides.
@@ -816,8 +841,9 @@ fn sqlite_filesystem(config: &Config) -> Finding {
     {
         match rustix::fs::statfs(&probe) {
             Ok(stat) => {
+                // Magic numbers are 32-bit; `f_type` is signed and 32 or 64 bits wide.
                 #[allow(clippy::cast_sign_loss, clippy::unnecessary_cast)]
-                let magic = stat.f_type as u64;
+                let magic = (stat.f_type as u64) & 0xffff_ffff;
                 match network_filesystem(magic) {
                     Some(kind) => bad(
                         Unsafe,
@@ -832,7 +858,10 @@ fn sqlite_filesystem(config: &Config) -> Finding {
                     ),
                     None => ok(
                         "sqlite.filesystem",
-                        format!("the SQLite database {} is on a local filesystem", path.display()),
+                        format!(
+                            "the SQLite database {} is on a local filesystem",
+                            path.display()
+                        ),
                     ),
                 }
             }
@@ -863,7 +892,6 @@ async fn mongo_replica_set(config: &Config) -> Finding {
             .map_err(|e| e.to_string())?;
         options.server_selection_timeout = Some(Duration::from_secs(5));
         options.connect_timeout = Some(Duration::from_secs(5));
-        options.direct_connection.get_or_insert(false);
         let client = mongodb::Client::with_options(options).map_err(|e| e.to_string())?;
         client
             .database("admin")
@@ -987,27 +1015,74 @@ mod tests {
     fn each_bad_setting_is_named() {
         let env = HashMap::new();
         let cases: &[(&[(&str, &str)], &str, Severity)] = &[
-            (&[("LATCHKEY_COOKIE_SECURE", "false")], "cookies.secure", Unsafe),
-            (&[("LATCHKEY_ISSUER", "http://auth.example.com")], "issuer.https", Unsafe),
-            (&[("LATCHKEY_ISSUER", "http://localhost:8080")], "issuer.https", Warning),
-            (&[("LATCHKEY_COOKIE_SAMESITE", "None")], "cookies.samesite", Unsafe),
+            (
+                &[("LATCHKEY_COOKIE_SECURE", "false")],
+                "cookies.secure",
+                Unsafe,
+            ),
+            (
+                &[("LATCHKEY_ISSUER", "http://auth.example.com")],
+                "issuer.https",
+                Unsafe,
+            ),
+            (
+                &[("LATCHKEY_ISSUER", "http://localhost:8080")],
+                "issuer.https",
+                Warning,
+            ),
+            (
+                &[("LATCHKEY_COOKIE_SAMESITE", "None")],
+                "cookies.samesite",
+                Unsafe,
+            ),
             (
                 &[("LATCHKEY_ALLOWED_ORIGINS", "http://app.example.com")],
                 "origins.https",
                 Unsafe,
             ),
-            (&[("LATCHKEY_ARGON2_MEMORY_KIB", "4096")], "passwords.argon2", Unsafe),
-            (&[("LATCHKEY_TRUSTED_PROXIES", "0.0.0.0/0")], "proxies.trusted", Unsafe),
-            (&[("LATCHKEY_TRUSTED_PROXIES", "10.0.0.1, ::/0")], "proxies.trusted", Unsafe),
-            (&[("LATCHKEY_TRUSTED_PROXIES", "")], "proxies.trusted", Warning),
-            (&[("LATCHKEY_PASSWORD_MIN_LENGTH", "8")], "passwords.min_length", Warning),
-            (&[("LATCHKEY_ACCESS_TOKEN_TTL", "1h")], "tokens.access_ttl", Warning),
             (
-                &[("LATCHKEY_DATABASE_URL", "postgres://u:p@db.example/latchkey")],
+                &[("LATCHKEY_ARGON2_MEMORY_KIB", "4096")],
+                "passwords.argon2",
+                Unsafe,
+            ),
+            (
+                &[("LATCHKEY_TRUSTED_PROXIES", "0.0.0.0/0")],
+                "proxies.trusted",
+                Unsafe,
+            ),
+            (
+                &[("LATCHKEY_TRUSTED_PROXIES", "10.0.0.1, ::/0")],
+                "proxies.trusted",
+                Unsafe,
+            ),
+            (
+                &[("LATCHKEY_TRUSTED_PROXIES", "")],
+                "proxies.trusted",
+                Warning,
+            ),
+            (
+                &[("LATCHKEY_PASSWORD_MIN_LENGTH", "8")],
+                "passwords.min_length",
+                Warning,
+            ),
+            (
+                &[("LATCHKEY_ACCESS_TOKEN_TTL", "1h")],
+                "tokens.access_ttl",
+                Warning,
+            ),
+            (
+                &[(
+                    "LATCHKEY_DATABASE_URL",
+                    "postgres://u:p@db.example/latchkey",
+                )],
                 "database.tls",
                 Warning,
             ),
-            (&[("LATCHKEY_CONTENT_SECURITY_POLICY", "none")], "headers.csp", Warning),
+            (
+                &[("LATCHKEY_CONTENT_SECURITY_POLICY", "none")],
+                "headers.csp",
+                Warning,
+            ),
         ];
         for (pairs, check, want) in cases {
             let findings = check_config(&config(pairs), &env);
@@ -1054,9 +1129,15 @@ mod tests {
     fn database_tls_is_judged_by_host_and_parameters() {
         for (url, want) in [
             ("postgres://u:p@localhost/l", Severity::Ok),
-            ("postgres://u:p@db.example/l?sslmode=verify-full", Severity::Ok),
+            (
+                "postgres://u:p@db.example/l?sslmode=verify-full",
+                Severity::Ok,
+            ),
             ("postgres://u:p@db.example/l?sslmode=prefer", Warning),
-            ("mongodb://db1.example,db2.example/l?replicaSet=rs0", Warning),
+            (
+                "mongodb://db1.example,db2.example/l?replicaSet=rs0",
+                Warning,
+            ),
             ("mongodb://db1.example/l?tls=true", Severity::Ok),
             ("mongodb+srv://cluster.example/l", Severity::Ok),
             ("mongodb://127.0.0.1:27017/l", Severity::Ok),
@@ -1078,9 +1159,15 @@ mod tests {
     #[test]
     fn secrets_are_scrubbed_even_percent_encoded() {
         let c = config(&[
-            ("LATCHKEY_DATABASE_URL", "postgres://u:s%40cret-pw@db.example/l"),
+            (
+                "LATCHKEY_DATABASE_URL",
+                "postgres://u:s%40cret-pw@db.example/l",
+            ),
             ("LATCHKEY_SIGNING_ALG", "HS256"),
-            ("LATCHKEY_HS256_SECRET", "an-hs256-secret-of-32-characters!!"),
+            (
+                "LATCHKEY_HS256_SECRET",
+                "an-hs256-secret-of-32-characters!!",
+            ),
         ]);
         let secrets = secrets_of(&c);
         let text = "failed for u:s%40cret-pw and s@cret-pw and an-hs256-secret-of-32-characters!!";

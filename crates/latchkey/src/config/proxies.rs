@@ -119,15 +119,24 @@ mod tests {
         assert!(t.contains("192.168.1.7".parse().unwrap()));
         assert!(!t.contains("192.168.1.8".parse().unwrap()));
         assert!(t.contains("fd12::1".parse().unwrap()));
-        assert!(t.contains("::ffff:10.0.0.1".parse().unwrap()), "IPv4-mapped");
+        assert!(
+            t.contains("::ffff:10.0.0.1".parse().unwrap()),
+            "IPv4-mapped"
+        );
         assert!(!t.contains("8.8.8.8".parse().unwrap()));
-        assert_eq!(parsed("10.1.2.3/8").unwrap().networks[0].to_string(), "10.0.0.0/8");
+        assert_eq!(
+            parsed("10.1.2.3/8").unwrap().networks[0].to_string(),
+            "10.0.0.0/8"
+        );
     }
 
     #[test]
     fn garbage_names_the_variable_and_empty_trusts_nobody() {
         for bad in ["10.0.0.0/33", "example.com", "10.0.0/8"] {
-            assert_eq!(parsed(bad).unwrap_err().variable, "LATCHKEY_TRUSTED_PROXIES");
+            assert_eq!(
+                parsed(bad).unwrap_err().variable,
+                "LATCHKEY_TRUSTED_PROXIES"
+            );
         }
         assert!(parsed("").unwrap().is_empty());
     }

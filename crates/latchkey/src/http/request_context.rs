@@ -117,16 +117,18 @@ fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
 
 /// The `for=` value of one RFC 7239 `forwarded-element`, unquoted.
 fn forwarded_for(element: &str) -> Option<&str> {
-    split_outside_quotes(element, ';').into_iter().find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        name.trim().eq_ignore_ascii_case("for").then(|| {
-            let value = value.trim();
-            value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value)
+    split_outside_quotes(element, ';')
+        .into_iter()
+        .find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            name.trim().eq_ignore_ascii_case("for").then(|| {
+                let value = value.trim();
+                value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value)
+            })
         })
-    })
 }
 
 /// An address with an optional port: `192.0.2.1`, `192.0.2.1:80`, `2001:db8::1`,
@@ -137,7 +139,10 @@ fn parse_node(node: &str) -> Option<IpAddr> {
         if !(after.is_empty() || after.starts_with(':')) {
             return None;
         }
-        return inside.parse::<std::net::Ipv6Addr>().ok().map(|ip| IpAddr::V6(ip).to_canonical());
+        return inside
+            .parse::<std::net::Ipv6Addr>()
+            .ok()
+            .map(|ip| IpAddr::V6(ip).to_canonical());
     }
     if let Ok(ip) = node.parse::<IpAddr>() {
         return Some(ip.to_canonical());
@@ -334,7 +339,11 @@ mod tests {
             assert_eq!(client_address(ip(LB), &h, &p), ip(want), "{values:?}");
         }
         let forwarded = headers("forwarded", &["for=198.51.100.7"]);
-        assert_eq!(client_address(ip(LB), &forwarded, &p), ip(LB), "the other header");
+        assert_eq!(
+            client_address(ip(LB), &forwarded, &p),
+            ip(LB),
+            "the other header"
+        );
     }
 
     #[test]
@@ -347,7 +356,10 @@ mod tests {
                 &["for=6.6.6.6, for=\"[2001:db8:cafe::17]:4711\";by=10.0.0.2, for=10.3.3.3"],
                 "2001:db8:cafe::17",
             ),
-            (&["proto=https;for=198.51.100.7;host=\"a,b\""], "198.51.100.7"),
+            (
+                &["proto=https;for=198.51.100.7;host=\"a,b\""],
+                "198.51.100.7",
+            ),
             (&["for=6.6.6.6", "for=198.51.100.7"], "198.51.100.7"),
             (&["for=\"[fd00::3]\", for=10.1.1.1"], "fd00::3"),
             (&["for=unknown"], LB),

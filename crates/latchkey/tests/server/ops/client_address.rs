@@ -167,7 +167,10 @@ async fn the_forwarded_header_is_read_when_configured_and_then_only_it() {
     let ip = ip_of_login(
         &app,
         login(&app, &proxy, "alice")
-            .header("forwarded", "for=6.6.6.6, for=\"[2001:db8:cafe::17]:4711\";proto=https")
+            .header(
+                "forwarded",
+                "for=6.6.6.6, for=\"[2001:db8:cafe::17]:4711\";proto=https",
+            )
             .header("x-forwarded-for", "198.51.100.1"),
     )
     .await;

@@ -31,12 +31,7 @@ fn production(dir: &TempDir) -> HashMap<String, String> {
     .collect()
 }
 
-fn latchkey(
-    vars: &HashMap<String, String>,
-    dir: &TempDir,
-    args: &[&str],
-    stdin: &str,
-) -> Output {
+fn latchkey(vars: &HashMap<String, String>, dir: &TempDir, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args(args)
         .env_clear()
@@ -92,10 +87,22 @@ fn create_admin(vars: &HashMap<String, String>, dir: &TempDir) {
     let out = latchkey(
         vars,
         dir,
-        &["user", "create", "--username", "root", "--role", "admin", "--password-stdin"],
+        &[
+            "user",
+            "create",
+            "--username",
+            "root",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
         PASSWORD,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -107,14 +114,22 @@ async fn a_production_configuration_passes() {
     assert_eq!(report["unsafe"], 0, "{report:#}");
     assert_eq!(report["warnings"], 0, "{report:#}");
     assert_eq!(code, 0);
-    for check in ["store.reachable", "admin.exists", "keys.age", "sqlite.filesystem"] {
+    for check in [
+        "store.reachable",
+        "admin.exists",
+        "keys.age",
+        "sqlite.filesystem",
+    ] {
         assert_eq!(finding(&report, check)["severity"], "ok", "{check}");
     }
     // The text report says the same, and exits 0 under --strict too.
     let out = latchkey(&vars, &dir, &["doctor", "--strict"], "");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.starts_with("latchkey doctor: 0 unsafe, 0 warning(s)"), "{text}");
+    assert!(
+        text.starts_with("latchkey doctor: 0 unsafe, 0 warning(s)"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -123,10 +138,21 @@ async fn each_unsafe_setting_fails_the_check_and_is_named_with_its_fix() {
     let good = production(&dir);
     create_admin(&good, &dir);
     let cases: &[(&[(&str, &str)], &str, &str)] = &[
-        (&[("LATCHKEY_COOKIE_SECURE", "false")], "cookies.secure", "LATCHKEY_COOKIE_SECURE"),
-        (&[("LATCHKEY_ISSUER", "http://auth.example.com")], "issuer.https", "LATCHKEY_ISSUER"),
         (
-            &[("LATCHKEY_COOKIE_SAMESITE", "None"), ("LATCHKEY_ALLOWED_ORIGINS", "")],
+            &[("LATCHKEY_COOKIE_SECURE", "false")],
+            "cookies.secure",
+            "LATCHKEY_COOKIE_SECURE",
+        ),
+        (
+            &[("LATCHKEY_ISSUER", "http://auth.example.com")],
+            "issuer.https",
+            "LATCHKEY_ISSUER",
+        ),
+        (
+            &[
+                ("LATCHKEY_COOKIE_SAMESITE", "None"),
+                ("LATCHKEY_ALLOWED_ORIGINS", ""),
+            ],
             "cookies.samesite",
             "LATCHKEY_COOKIE_SAMESITE",
         ),
@@ -136,7 +162,10 @@ async fn each_unsafe_setting_fails_the_check_and_is_named_with_its_fix() {
             "LATCHKEY_ALLOWED_ORIGINS",
         ),
         (
-            &[("LATCHKEY_ARGON2_MEMORY_KIB", "8192"), ("LATCHKEY_ARGON2_ITERATIONS", "2")],
+            &[
+                ("LATCHKEY_ARGON2_MEMORY_KIB", "8192"),
+                ("LATCHKEY_ARGON2_ITERATIONS", "2"),
+            ],
             "passwords.argon2",
             "LATCHKEY_ARGON2_MEMORY_KIB",
         ),
@@ -173,7 +202,11 @@ async fn warnings_pass_unless_strict_and_the_store_is_read() {
     let mut config = Config::from_env_map(&vars).unwrap();
     config.clock = clock;
     let listener = tokio::net::TcpListener::from_std(listener()).unwrap();
-    Server::start_on(config, listener).await.unwrap().shutdown().await;
+    Server::start_on(config, listener)
+        .await
+        .unwrap()
+        .shutdown()
+        .await;
 
     let (code, report) = tokio::task::block_in_place(|| doctor(&vars, &dir, &[]));
     assert_eq!(code, 0, "warnings only: {report:#}");
@@ -183,7 +216,10 @@ async fn warnings_pass_unless_strict_and_the_store_is_read() {
     assert!(admin["fix"].as_str().unwrap().contains("--role admin"));
     let age = finding(&report, "keys.age");
     assert_eq!(age["severity"], "warning", "{age}");
-    assert!(age["message"].as_str().unwrap().contains("200 days"), "{age}");
+    assert!(
+        age["message"].as_str().unwrap().contains("200 days"),
+        "{age}"
+    );
     assert!(age["fix"].as_str().unwrap().contains("keys rotate"));
 
     let (code, _) = tokio::task::block_in_place(|| doctor(&vars, &dir, &["--strict"]));
@@ -204,11 +240,18 @@ async fn an_unreachable_store_is_unsafe_and_no_secret_is_printed() {
                 "postgres://latchkey:hunter2-db-secret@127.0.0.1:9/latchkey",
             ),
             ("LATCHKEY_SIGNING_ALG", "HS256"),
-            ("LATCHKEY_HS256_SECRET", "an-hs256-secret-that-is-long-enough-1"),
+            (
+                "LATCHKEY_HS256_SECRET",
+                "an-hs256-secret-that-is-long-enough-1",
+            ),
         ],
     );
     for json in [true, false] {
-        let args: &[&str] = if json { &["doctor", "--json"] } else { &["doctor"] };
+        let args: &[&str] = if json {
+            &["doctor", "--json"]
+        } else {
+            &["doctor"]
+        };
         let out = tokio::task::block_in_place(|| latchkey(&vars, &dir, args, ""));
         let all = format!(
             "{}{}",

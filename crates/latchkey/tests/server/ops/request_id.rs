@@ -177,7 +177,10 @@ async fn json_logs_carry_the_request_id_on_every_line_of_the_request() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(header(resp.headers(), "x-request-id").unwrap(), "edge-login-1");
+    assert_eq!(
+        header(resp.headers(), "x-request-id").unwrap(),
+        "edge-login-1"
+    );
     let (access, seen) = tokio::task::block_in_place(|| {
         server.until("for the login", |v| {
             v["request_id"] == "edge-login-1" && v["target"] == "latchkey::access"
