@@ -9,6 +9,7 @@ pub mod config;
 pub mod doctor;
 pub mod http;
 pub mod logging;
+pub mod mail;
 pub mod server;
 pub mod store;
 

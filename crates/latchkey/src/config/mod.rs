@@ -14,6 +14,7 @@ mod duration;
 mod keys;
 mod limits;
 mod logging;
+mod mail;
 mod oauth;
 mod passwords;
 mod proxies;
@@ -31,11 +32,12 @@ use std::time::Duration;
 use secrecy::{SecretSlice, SecretString};
 
 pub use cookies::SameSite;
-pub use database::DatabaseUrl;
+pub use database::{COPY_FROM_VAR, COPY_TO_VAR, DatabaseUrl};
 pub use duration::{format_duration, parse_duration};
 pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
 pub use logging::LogFormat;
+pub use mail::{MailConfig, MailTransport, SmtpTls};
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 pub use passwords::Argon2Settings;
 pub use proxies::{ForwardedHeader, TrustedProxies};
@@ -134,6 +136,9 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// `LATCHKEY_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `LATCHKEY_SMTP_URL`, `LATCHKEY_MAIL_*`, `LATCHKEY_EMAIL_*`, `LATCHKEY_PUBLIC_URL`,
+    /// `LATCHKEY_PASSWORD_RESET_TTL`, `LATCHKEY_REQUIRE_VERIFIED_EMAIL`: email.
+    pub mail: MailConfig,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -151,6 +156,7 @@ const AREAS: &[&[&str]] = &[
     limits::VARIABLES,
     oauth::VARIABLES,
     sessions::VARIABLES,
+    mail::VARIABLES,
     logging::VARIABLES,
     proxies::VARIABLES,
 ];
@@ -201,6 +207,7 @@ impl Config {
         let sessions = sessions::parse(vars, &cookies)?;
         let log_format = logging::parse(vars)?;
         let trusted_proxies = proxies::parse(vars)?;
+        let mail = mail::parse(vars, &server.issuer)?;
 
         let mut unknown_variables: Vec<String> = map
             .keys()
@@ -246,6 +253,7 @@ impl Config {
             key_publish_ahead: keys.key_publish_ahead,
             trusted_proxies,
             log_format,
+            mail,
             unknown_variables,
         })
     }
@@ -392,6 +400,16 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_store_copy_variables_are_not_unknown() {
+        let c = config(&[
+            (COPY_FROM_VAR, "sqlite://a.db"),
+            (COPY_TO_VAR, "postgres://u:p@db/latchkey"),
+        ])
+        .unwrap();
+        assert!(c.unknown_variables.is_empty(), "{:?}", c.unknown_variables);
+    }
+
     /// Every settable variable with a valid non-default value, one OAuth provider included.
     fn full_map() -> HashMap<String, String> {
         [
@@ -421,6 +439,17 @@ mod tests {
             ("LATCHKEY_LOG_FORMAT", "json"),
             ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8"),
             ("LATCHKEY_FORWARDED_HEADER", "forwarded"),
+            ("LATCHKEY_SMTP_URL", "smtps://u:p@mail.example.com"),
+            ("LATCHKEY_MAIL_FROM", "Example <no-reply@example.com>"),
+            ("LATCHKEY_PUBLIC_URL", "https://app.example.com/"),
+            ("LATCHKEY_EMAIL_VERIFY_TTL", "2d"),
+            ("LATCHKEY_PASSWORD_RESET_TTL", "15m"),
+            ("LATCHKEY_REQUIRE_VERIFIED_EMAIL", "true"),
+            ("LATCHKEY_EMAIL_MAX_PER_IP", "5"),
+            ("LATCHKEY_EMAIL_MAX_GLOBAL", "50"),
+            ("LATCHKEY_EMAIL_WINDOW", "10m"),
+            ("LATCHKEY_MAIL_MAX_ATTEMPTS", "3"),
+            ("LATCHKEY_MAIL_POLL_INTERVAL", "250ms"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -442,7 +471,10 @@ mod tests {
         }
         for name in AREAS.iter().flat_map(|area| area.iter()) {
             assert!(
-                read.contains(*name) || *name == "LATCHKEY_LOG",
+                // `main` reads the log filter itself, and `store copy` reads its URLs.
+                read.contains(*name)
+                    || *name == "LATCHKEY_LOG"
+                    || [COPY_FROM_VAR, COPY_TO_VAR].contains(name),
                 "{name} is listed but no parser reads it"
             );
         }
