@@ -718,7 +718,7 @@ async fn signing_key_age(
         .filter(|(_, s)| **s == KeyState::Current)
         .map(|(k, _)| k)
         .max_by_key(|k| k.activates_at);
-    let pending = states.iter().any(|s| *s == KeyState::Pending);
+    let pending = states.contains(&KeyState::Pending);
     let Some(key) = current else {
         return Ok(ok(
             "keys.age",
@@ -1014,7 +1014,8 @@ mod tests {
     #[test]
     fn each_bad_setting_is_named() {
         let env = HashMap::new();
-        let cases: &[(&[(&str, &str)], &str, Severity)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, Severity);
+        let cases: &[Case<'_>] = &[
             (
                 &[("LATCHKEY_COOKIE_SECURE", "false")],
                 "cookies.secure",

@@ -5,7 +5,7 @@
 //! standard error, so that command output on standard output (`doctor --json`, `keys list`)
 //! stays parseable.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
@@ -36,7 +36,8 @@ pub fn init(format: LogFormat, filter: Option<&str>) {
     }
 }
 
-/// The JSON line format (see the module documentation).
+/// The JSON line format (see the module documentation). The line is written directly, without
+/// an intermediate map: the spans' fields are already JSON objects (`JsonFields`), spliced in.
 pub struct FlatJson;
 
 impl<S, N> FormatEvent<S, N> for FlatJson
@@ -50,54 +51,81 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
-        let mut line = Map::new();
+        let mut line = String::with_capacity(320);
         let now = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        line.insert("timestamp".into(), Value::String(now));
         let meta = event.metadata();
-        line.insert("level".into(), Value::from(meta.level().as_str()));
-        line.insert("target".into(), Value::from(meta.target()));
+        line.push('{');
+        push_str_field(&mut line, "timestamp", &now);
+        line.push(',');
+        push_str_field(&mut line, "level", meta.level().as_str());
+        line.push(',');
+        push_str_field(&mut line, "target", meta.target());
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let extensions = span.extensions();
                 if let Some(fields) = extensions.get::<FormattedFields<N>>()
-                    && let Ok(Value::Object(fields)) = serde_json::from_str(&fields.fields)
+                    && let Some(inner) = fields
+                        .fields
+                        .trim()
+                        .strip_prefix('{')
+                        .and_then(|f| f.strip_suffix('}'))
+                    && !inner.trim().is_empty()
                 {
-                    line.extend(fields);
+                    line.push(',');
+                    line.push_str(inner);
                 }
             }
         }
         event.record(&mut Fields(&mut line));
-        writeln!(writer, "{}", Value::Object(line))
+        line.push('}');
+        writeln!(writer, "{line}")
     }
 }
 
-/// Records an event's fields into the line.
-struct Fields<'a>(&'a mut Map<String, Value>);
+/// Appends `"name":"value"`, escaped.
+fn push_str_field(line: &mut String, name: &str, value: &str) {
+    push_field(line, name, &Value::from(value));
+}
+
+/// Appends `"name":value` (the name and value JSON-encoded).
+fn push_field(line: &mut String, name: &str, value: &Value) {
+    line.push_str(&Value::from(name).to_string());
+    line.push(':');
+    line.push_str(&value.to_string());
+}
+
+/// Appends an event's fields to the line, each after a comma.
+struct Fields<'a>(&'a mut String);
+
+impl Fields<'_> {
+    fn add(&mut self, field: &Field, value: &Value) {
+        self.0.push(',');
+        push_field(self.0, field.name(), value);
+    }
+}
 
 impl Visit for Fields<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), Value::from(value));
+        self.add(field, &Value::from(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), Value::from(value));
+        self.add(field, &Value::from(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), Value::from(value));
+        self.add(field, &Value::from(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), Value::from(value));
+        self.add(field, &Value::from(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), Value::from(value));
+        self.add(field, &Value::from(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0
-            .insert(field.name().into(), Value::String(value.to_string()));
+        self.add(field, &Value::String(value.to_string()));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().into(), Value::String(format!("{value:?}")));
+        self.add(field, &Value::String(format!("{value:?}")));
     }
 }

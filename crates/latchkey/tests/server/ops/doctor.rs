@@ -137,7 +137,8 @@ async fn each_unsafe_setting_fails_the_check_and_is_named_with_its_fix() {
     let dir = tempfile::tempdir().unwrap();
     let good = production(&dir);
     create_admin(&good, &dir);
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
         (
             &[("LATCHKEY_COOKIE_SECURE", "false")],
             "cookies.secure",
