@@ -468,6 +468,9 @@ pub fn check_config(config: &Config, env: &HashMap<String, String>) -> Vec<Findi
         )
     });
 
+    // Mail.
+    out.push(mail_transport(config));
+
     // The metrics listener.
     out.push(metrics_listener(env));
 
@@ -525,6 +528,51 @@ pub fn check_config(config: &Config, env: &HashMap<String, String>) -> Vec<Findi
         )
     });
     out
+}
+
+/// `LATCHKEY_SMTP_URL`: `log://` writes tokens to the log; plain SMTP sends them in clear.
+fn mail_transport(config: &Config) -> Finding {
+    use crate::config::{MailTransport, SmtpTls};
+    const VAR: &str = "LATCHKEY_SMTP_URL";
+    match &config.mail.transport {
+        None => ok(
+            "mail.transport",
+            "no mail is sent (LATCHKEY_SMTP_URL unset)",
+        ),
+        Some(MailTransport::Log) => bad(
+            Unsafe,
+            "mail.transport",
+            Some(VAR),
+            "log:// writes every verification and password-reset link, token included, to the \
+             log: whoever reads the logs can take over accounts",
+            "set LATCHKEY_SMTP_URL to your SMTP server (smtp://… with STARTTLS, or smtps://…)",
+        ),
+        Some(MailTransport::Smtp { host, tls, .. }) => {
+            let local =
+                host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            match tls {
+                SmtpTls::None if !local => bad(
+                    Unsafe,
+                    "mail.transport",
+                    Some(VAR),
+                    format!(
+                        "mail to {host} is sent without TLS: reset links cross the network in clear"
+                    ),
+                    "remove `?tls=none` (STARTTLS is required by default) or use smtps://",
+                ),
+                SmtpTls::Opportunistic if !local => bad(
+                    Warning,
+                    "mail.transport",
+                    Some(VAR),
+                    format!(
+                        "mail to {host} falls back to plain text when STARTTLS is not offered (or is stripped)"
+                    ),
+                    "remove `?tls=opportunistic` so STARTTLS is required",
+                ),
+                _ => ok("mail.transport", format!("mail goes to {host} over TLS")),
+            }
+        }
+    }
 }
 
 /// Whether `ip` is reachable only inside a private network (RFC 1918, unique local,
@@ -953,6 +1001,13 @@ fn secrets_of(config: &Config) -> Vec<String> {
     if let Some(s) = &config.hs256_secret {
         secrets.push(s.expose_secret().to_owned());
     }
+    if let Some(crate::config::MailTransport::Smtp {
+        credentials: Some((_, password)),
+        ..
+    }) = &config.mail.transport
+    {
+        secrets.push(password.expose_secret().to_owned());
+    }
     for p in &config.oauth.providers {
         secrets.push(p.client_secret.expose_secret().to_owned());
     }
@@ -1077,6 +1132,26 @@ mod tests {
                     "postgres://u:p@db.example/latchkey",
                 )],
                 "database.tls",
+                Warning,
+            ),
+            (&[("LATCHKEY_SMTP_URL", "log://")], "mail.transport", Unsafe),
+            (
+                &[
+                    ("LATCHKEY_SMTP_URL", "smtp://mail.example.com?tls=none"),
+                    ("LATCHKEY_MAIL_FROM", "a@example.com"),
+                ],
+                "mail.transport",
+                Unsafe,
+            ),
+            (
+                &[
+                    (
+                        "LATCHKEY_SMTP_URL",
+                        "smtp://mail.example.com?tls=opportunistic",
+                    ),
+                    ("LATCHKEY_MAIL_FROM", "a@example.com"),
+                ],
+                "mail.transport",
                 Warning,
             ),
             (
