@@ -1,5 +1,5 @@
 //! The command line: `serve`, `user create`, `user import`, `user verify-email`, `keys list`,
-//! `keys rotate`, `store copy`, `audit tail`.
+//! `keys rotate`, `store copy`, `audit tail`, `doctor`.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -41,6 +41,19 @@ enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Check the configuration and the store for what is unsafe or unusual in production,
+    /// with the fix. Exits 1 when anything is unsafe (with --strict, also on warnings).
+    Doctor {
+        /// One JSON document on standard output instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 on warnings too.
+        #[arg(long)]
+        strict: bool,
+        /// Report a current signing key older than this (like 90d).
+        #[arg(long, default_value = "90d", value_parser = crate::config::parse_duration)]
+        max_key_age: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,7 +244,38 @@ impl Cli {
                 };
                 audit_tail(config, query, follow, json).await
             }
+            Command::Doctor {
+                json,
+                strict,
+                max_key_age,
+            } => doctor(&config, json, strict, max_key_age).await,
         }
+    }
+}
+
+async fn doctor(
+    config: &Config,
+    json: bool,
+    strict: bool,
+    max_key_age: std::time::Duration,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    // The variables as set (`.env` included, loaded by `Config::from_env`).
+    let env: std::collections::HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("LATCHKEY_") || k == "RUST_LOG")
+        .collect();
+    let options = crate::doctor::Options { max_key_age };
+    let report = crate::doctor::run(config, &env, &options).await;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", report.to_json())?;
+    } else {
+        write!(out, "{}", report.to_text())?;
+    }
+    out.flush()?;
+    match report.exit_code(strict) {
+        0 => Ok(()),
+        code => std::process::exit(code),
     }
 }
 

@@ -63,7 +63,8 @@ pub fn fill_random(buf: &mut [u8]) -> Result<(), AuthError> {
 /// Who is calling, as far as the network tells.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    /// The peer address.
+    /// The client address: the TCP peer, or what a trusted proxy says it is (decided once per
+    /// request by `http::request_context`).
     pub ip: Option<String>,
     /// The User-Agent header, truncated.
     pub user_agent: Option<String>,

@@ -18,6 +18,7 @@ mod logging;
 mod mail;
 mod oauth;
 mod passwords;
+mod proxies;
 mod server;
 mod sessions;
 mod testing;
@@ -37,9 +38,11 @@ pub use database::{COPY_FROM_VAR, COPY_TO_VAR, DatabaseUrl};
 pub use duration::{format_duration, parse_duration};
 pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
+pub use logging::LogFormat;
 pub use mail::{MailConfig, MailTransport, SmtpTls};
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 pub use passwords::Argon2Settings;
+pub use proxies::{ForwardedHeader, TrustedProxies};
 pub use sessions::SessionStoreKind;
 #[doc(hidden)]
 pub use testing::TEST_ISSUER;
@@ -132,6 +135,11 @@ pub struct Config {
     pub key_publish_ahead: Duration,
     /// `LATCHKEY_AUDIT*`: the audit trail.
     pub audit: AuditSettings,
+    /// `LATCHKEY_TRUSTED_PROXIES` and `LATCHKEY_FORWARDED_HEADER`: who may state the client
+    /// address (and request id), and in which header.
+    pub trusted_proxies: TrustedProxies,
+    /// `LATCHKEY_LOG_FORMAT`.
+    pub log_format: LogFormat,
     /// `LATCHKEY_SMTP_URL`, `LATCHKEY_MAIL_*`, `LATCHKEY_EMAIL_*`, `LATCHKEY_PUBLIC_URL`,
     /// `LATCHKEY_PASSWORD_RESET_TTL`, `LATCHKEY_REQUIRE_VERIFIED_EMAIL`: email.
     pub mail: MailConfig,
@@ -155,6 +163,7 @@ const AREAS: &[&[&str]] = &[
     mail::VARIABLES,
     logging::VARIABLES,
     audit::VARIABLES,
+    proxies::VARIABLES,
 ];
 
 /// Whether `name` is a variable some area reads (per-provider OAuth variables aside).
@@ -202,6 +211,8 @@ impl Config {
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
         let audit = audit::parse(vars)?;
+        let log_format = logging::parse(vars)?;
+        let trusted_proxies = proxies::parse(vars)?;
         let mail = mail::parse(vars, &server.issuer)?;
 
         let mut unknown_variables: Vec<String> = map
@@ -247,6 +258,8 @@ impl Config {
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
             audit,
+            trusted_proxies,
+            log_format,
             mail,
             unknown_variables,
         })
@@ -317,6 +330,9 @@ mod tests {
             ("LATCHKEY_ALLOWED_ORIGINS", "https://app.example/path"),
             ("LATCHKEY_SESSION_STORE", "redis"),
             ("LATCHKEY_REFRESH_REUSE_INTERVAL", "ten"),
+            ("LATCHKEY_LOG_FORMAT", "xml"),
+            ("LATCHKEY_TRUSTED_PROXIES", "everyone"),
+            ("LATCHKEY_FORWARDED_HEADER", "x-real-ip"),
         ];
         for (variable, value) in cases {
             assert_eq!(
@@ -427,6 +443,9 @@ mod tests {
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             ),
             ("LATCHKEY_LOG", "debug"),
+            ("LATCHKEY_LOG_FORMAT", "json"),
+            ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8"),
+            ("LATCHKEY_FORWARDED_HEADER", "forwarded"),
             ("LATCHKEY_SMTP_URL", "smtps://u:p@mail.example.com"),
             ("LATCHKEY_MAIL_FROM", "Example <no-reply@example.com>"),
             ("LATCHKEY_PUBLIC_URL", "https://app.example.com/"),
@@ -459,9 +478,9 @@ mod tests {
         }
         for name in AREAS.iter().flat_map(|area| area.iter()) {
             assert!(
-                // Logging is set up before the configuration, and `store copy` reads its URLs.
+                // `main` reads the log filter itself, and `store copy` reads its URLs.
                 read.contains(*name)
-                    || logging::VARIABLES.contains(name)
+                    || *name == "LATCHKEY_LOG"
                     || [COPY_FROM_VAR, COPY_TO_VAR].contains(name),
                 "{name} is listed but no parser reads it"
             );

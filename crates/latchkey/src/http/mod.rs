@@ -9,6 +9,7 @@ pub mod error;
 mod extract;
 mod health;
 mod oauth;
+pub mod request_context;
 mod session;
 pub mod strategy;
 mod well_known;
@@ -28,7 +29,6 @@ use axum::routing::{delete, get, post, put};
 use latchkey_guard::{CrossSiteCheck, SecurityHeaders, Verifier, security_headers};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthService;
 use crate::config::Config;
@@ -105,7 +105,11 @@ pub fn router(state: AppState) -> Router {
                 HeaderName::from_static("x-csrf-token"),
             ])
             // So that a page on an allowed origin can honour 429/503 and Bearer challenges.
-            .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+            .expose_headers([
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+                request_context::REQUEST_ID.clone(),
+            ])
             .max_age(Duration::from_secs(600))
     });
     // Everything that needs keys from the store answers 503 until they are loaded.
@@ -190,8 +194,10 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
         .layer(axum::middleware::from_fn(error::log_errors))
         .layer(axum::middleware::from_fn(time_limit))
-        .layer(TraceLayer::new_for_http())
         .layer(security_headers(headers_for(&config)))
+        .layer(request_context::RequestContext(Arc::new(
+            config.trusted_proxies.clone(),
+        )))
 }
 
 /// helmet's defaults, with the configured Content-Security-Policy.

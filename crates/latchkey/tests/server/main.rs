@@ -23,4 +23,6 @@ mod mongo;
 #[cfg(test)]
 mod oidc;
 #[cfg(test)]
+mod ops;
+#[cfg(test)]
 mod postgres;
