@@ -7,6 +7,7 @@ mod error;
 pub mod import;
 pub mod keys;
 pub mod legacy_hash;
+pub mod mfa;
 pub mod oidc;
 pub mod password;
 mod reauth;
@@ -239,7 +240,8 @@ impl AuthService {
         }
     }
 
-    /// Logs in with a password and starts a refresh family.
+    /// Logs in with a password and starts a refresh family, or, when the account has a
+    /// second factor, answers a pending login instead (nothing issued).
     ///
     /// # Errors
     /// [`AuthError::InvalidCredentials`] (unknown user, wrong password, disabled: one answer),
@@ -250,12 +252,21 @@ impl AuthService {
         username: &str,
         password: SecretString,
         client: ClientInfo,
-    ) -> Result<Issued, AuthError> {
+    ) -> Result<mfa::LoginStep<Issued>, AuthError> {
         self.codec()?; // not ready: fail before counting anything
         let user = self
             .authenticate_password(username, password, &client)
             .await?;
-        self.start_family(Arc::new(user), client).await
+        if let Some(challenge) = self
+            .second_factor_challenge(&user, mfa::ENDPOINT_TOKEN)
+            .await?
+        {
+            return Ok(mfa::LoginStep::SecondFactor(challenge));
+        }
+        let issued = self
+            .start_family(Arc::new(user), client, vec!["pwd".to_owned()])
+            .await?;
+        Ok(mfa::LoginStep::Done(issued))
     }
 
     /// Checks a username and password, with throttling of failures per account and per
@@ -319,6 +330,7 @@ impl AuthService {
         &self,
         user: Arc<UserRecord>,
         client: ClientInfo,
+        amr: Vec<String>,
     ) -> Result<Issued, AuthError> {
         let now = self.now();
         let family_id = Uuid::new_v4();
@@ -338,6 +350,7 @@ impl AuthService {
             last_used_at: now,
             user_agent: client.user_agent,
             ip: client.ip,
+            amr,
         };
         self.store.create_family(&family).await?;
         self.issue(user, &family, token, now)
@@ -363,6 +376,7 @@ impl AuthService {
             roles: user.roles.clone(),
             sid: family.id.to_string(),
             auth_time: u64::try_from(family.created_at.unix_timestamp()).ok(),
+            amr: family.amr.clone(),
         };
         let access_token = SecretString::from(self.keys.sign(&claims)?);
         Ok(Issued {

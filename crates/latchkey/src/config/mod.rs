@@ -13,6 +13,7 @@ mod database;
 mod duration;
 mod keys;
 mod limits;
+mod mfa;
 mod logging;
 mod oauth;
 mod passwords;
@@ -34,6 +35,7 @@ pub use database::DatabaseUrl;
 pub use duration::{format_duration, parse_duration};
 pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
+pub use mfa::MfaSettings;
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 pub use passwords::Argon2Settings;
 pub use sessions::SessionStoreKind;
@@ -106,6 +108,8 @@ pub struct Config {
     /// Abuse limits (registration, OAuth authorize, hashing queue, re-authentication,
     /// connections).
     pub limits: Limits,
+    /// `LATCHKEY_MFA_*`: second factors.
+    pub mfa: MfaSettings,
     /// `LATCHKEY_OAUTH_*`: upstream sign-in providers, the `redirect_to` allow-list, linking.
     pub oauth: OAuthConfig,
     /// `LATCHKEY_SESSION_STORE`.
@@ -141,6 +145,7 @@ const AREAS: &[&[&str]] = &[
     passwords::VARIABLES,
     throttle::VARIABLES,
     limits::VARIABLES,
+    mfa::VARIABLES,
     oauth::VARIABLES,
     sessions::VARIABLES,
     logging::VARIABLES,
@@ -188,6 +193,7 @@ impl Config {
         let passwords = passwords::parse(vars)?;
         let throttle = throttle::parse(vars)?;
         let limits = limits::parse(vars)?;
+        let mfa = mfa::parse(vars)?;
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
 
@@ -224,6 +230,7 @@ impl Config {
             throttle,
             body_limit: server.body_limit,
             limits,
+            mfa,
             oauth,
             session_store: sessions.session_store,
             session_cookie_name: sessions.session_cookie_name,

@@ -306,7 +306,11 @@ impl SignIn<'_> {
         }
         tracing::info!(user.id = %user.id, "login with provider");
         self.auth
-            .start_family(Arc::new(user), client_info)
+            .start_family(
+                Arc::new(user),
+                client_info,
+                vec![format!("oidc:{provider}")],
+            )
             .await
             .map(Some)
     }
