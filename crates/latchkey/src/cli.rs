@@ -82,6 +82,12 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Remove every second factor of a user (TOTP and recovery codes), for a user locked out
+    /// of their authenticator: they log in with the password alone and may enrol again.
+    ResetMfa {
+        /// The username or the user id.
+        user: String,
+    },
     /// Import users from JSON Lines (`-` for stdin), one
     /// `{"username", "email"?, "roles"?, "created_at"?, "password_hash"? | "passport_local_mongoose"?}`
     /// per line. Exit code 0: all went in; 2: some existed and were skipped; 1: a line failed.
@@ -146,6 +152,13 @@ impl Cli {
                     user.id,
                     user.roles.join(", ")
                 );
+                Ok(())
+            }
+            Command::User(UserCommand::ResetMfa { user }) => {
+                let auth = unloaded_service(config).await?;
+                let id = auth.user_id_for(&user).await?;
+                let removed = auth.reset_mfa(id).await?;
+                println!("removed {removed} second factor(s) of user {id}");
                 Ok(())
             }
             Command::User(UserCommand::Import { file, update }) => {

@@ -508,6 +508,27 @@ impl AuthService {
         Ok(removed)
     }
 
+    /// The id of the user named `name_or_id` (a username, or a user id).
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`], or a store failure.
+    pub async fn user_id_for(&self, name_or_id: &str) -> Result<Uuid, AuthError> {
+        if let Ok(id) = Uuid::parse_str(name_or_id)
+            && self.store.find_user_by_id(id).await?.is_some()
+        {
+            return Ok(id);
+        }
+        let key = super::password::normalize_username(name_or_id)
+            .map_err(|_| AuthError::NotFound)?
+            .key;
+        Ok(self
+            .store
+            .find_user_by_username(&key)
+            .await?
+            .ok_or(AuthError::NotFound)?
+            .id)
+    }
+
     /// After the password: `None` when the account has no second factor, else a pending login
     /// for `endpoint` (nothing issued).
     pub(super) async fn second_factor_challenge(
