@@ -284,7 +284,11 @@ mod tests {
 
     #[test]
     fn mfa_is_required_by_amr() {
-        assert!(StepUp::mfa().check(&claims(&["pwd", "otp", "mfa"], None), 0).is_ok());
+        assert!(
+            StepUp::mfa()
+                .check(&claims(&["pwd", "otp", "mfa"], None), 0)
+                .is_ok()
+        );
         let refused = StepUp::mfa().check(&claims(&["pwd"], Some(1_000)), 1_000);
         assert_eq!(refused.unwrap_err().max_age, None);
         assert!(StepUp::mfa().check(&claims(&[], None), 0).is_err());
@@ -304,8 +308,16 @@ mod tests {
     #[test]
     fn both_are_checked_together() {
         let step_up = StepUp::mfa().with_max_age(Duration::from_secs(60));
-        assert!(step_up.check(&claims(&["pwd", "otp", "mfa"], Some(100)), 150).is_ok());
-        assert!(step_up.check(&claims(&["pwd", "otp", "mfa"], Some(100)), 161).is_err());
+        assert!(
+            step_up
+                .check(&claims(&["pwd", "otp", "mfa"], Some(100)), 150)
+                .is_ok()
+        );
+        assert!(
+            step_up
+                .check(&claims(&["pwd", "otp", "mfa"], Some(100)), 161)
+                .is_err()
+        );
         assert!(step_up.check(&claims(&["pwd"], Some(100)), 150).is_err());
     }
 
@@ -317,7 +329,9 @@ mod tests {
         };
         let response = refused.into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        let challenge = response.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        let challenge = response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
         assert!(challenge.starts_with("Bearer "));
         assert!(challenge.contains("error=\"insufficient_user_authentication\""));
         assert!(challenge.contains("error_description=\""));

@@ -28,9 +28,7 @@ use uuid::Uuid;
 use super::refresh::hash_token;
 use super::sessions::{CookieSession, CookieSessionCookie};
 use super::{AuthError, AuthService, ClientInfo, Issued, to_time};
-use crate::store::{
-    FactorRecord, KIND_RECOVERY_CODE, KIND_TOTP, MfaChallengeRecord, UserRecord,
-};
+use crate::store::{FactorRecord, KIND_RECOVERY_CODE, KIND_TOTP, MfaChallengeRecord, UserRecord};
 
 /// The server secret that seals TOTP secrets.
 pub(super) const MFA_KEY_NAME: &str = "mfa_secret_key_v1";
@@ -260,6 +258,21 @@ impl AuthService {
         })
     }
 
+    /// Whether a login of the user needs a second factor, from a short-lived in-process cache
+    /// (`/auth/me`; changes made on this instance show at once, others' within seconds).
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn mfa_enabled(&self, user_id: Uuid) -> Result<bool, AuthError> {
+        if let Some(enabled) = self.mfa_cache.get(&user_id) {
+            return Ok(enabled);
+        }
+        let enabled = !self.confirmed(user_id, KIND_TOTP).await?.is_empty();
+        let until = std::time::Instant::now() + super::USER_CACHE_TTL;
+        self.mfa_cache.insert(user_id, enabled, until);
+        Ok(enabled)
+    }
+
     /// Starts a TOTP enrolment (a pending factor, replacing an earlier pending one). Needs a
     /// recent sign-in or the password, like other sensitive changes.
     ///
@@ -304,7 +317,9 @@ impl AuthService {
         self.store
             .delete_factors(user_id, Some(KIND_TOTP), true)
             .await?;
-        self.store.add_factors(std::slice::from_ref(&factor)).await?;
+        self.store
+            .add_factors(std::slice::from_ref(&factor))
+            .await?;
         tracing::info!(user.id = %user_id, "TOTP enrolment started");
         Ok(TotpEnrolment {
             secret: SecretString::from(totp_rs::Secret::from(&secret[..]).to_base32()),
@@ -314,7 +329,12 @@ impl AuthService {
     }
 
     /// The time step `code` matches for `factor` now, if any.
-    fn totp_step(&self, factor: &FactorRecord, code: &str, account: &str) -> Result<Option<i64>, AuthError> {
+    fn totp_step(
+        &self,
+        factor: &FactorRecord,
+        code: &str,
+        account: &str,
+    ) -> Result<Option<i64>, AuthError> {
         let code = code.trim();
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(None);
@@ -322,7 +342,11 @@ impl AuthService {
         let secret = self
             .mfa_sealer()?
             .open(factor.id, factor.secret.expose_secret())?;
-        let generator = totp(secret.expose_secret(), &self.config.mfa.totp_issuer, account)?;
+        let generator = totp(
+            secret.expose_secret(),
+            &self.config.mfa.totp_issuer,
+            account,
+        )?;
         Ok(generator
             .check(code, unix(self.now()))
             .and_then(|step| i64::try_from(step).ok()))
@@ -332,8 +356,13 @@ impl AuthService {
     async fn take_mfa_attempt(&self, user_id: Uuid) -> Result<String, AuthError> {
         let key = format!("mfa:{user_id}");
         let throttle = self.config.throttle;
-        self.take(&key, throttle.max_failures_per_account, throttle.window, self.now())
-            .await?;
+        self.take(
+            &key,
+            throttle.max_failures_per_account,
+            throttle.window,
+            self.now(),
+        )
+        .await?;
         Ok(key)
     }
 
@@ -368,6 +397,7 @@ impl AuthService {
             return Err(AuthError::MfaNotPending);
         }
         self.store.throttle_clear(&throttle_key).await?;
+        self.mfa_cache.remove(&user_id);
         tracing::info!(user.id = %user_id, "TOTP enabled");
         self.replace_recovery_codes(user_id).await
     }
@@ -399,12 +429,22 @@ impl AuthService {
 
     /// Checks a proof against the user's confirmed factors, spending it (a TOTP step is
     /// accepted once, a recovery code used once). Returns the `amr` value it proves.
-    async fn check_proof(&self, user: &UserRecord, proof: &MfaProof) -> Result<&'static str, AuthError> {
+    async fn check_proof(
+        &self,
+        user: &UserRecord,
+        proof: &MfaProof,
+    ) -> Result<&'static str, AuthError> {
         match proof {
             MfaProof::Totp(code) => {
                 for factor in self.confirmed(user.id, KIND_TOTP).await? {
-                    if let Some(step) = self.totp_step(&factor, code.expose_secret(), &user.username)? {
-                        return if self.store.accept_factor_step(factor.id, step, self.now()).await? {
+                    if let Some(step) =
+                        self.totp_step(&factor, code.expose_secret(), &user.username)?
+                    {
+                        return if self
+                            .store
+                            .accept_factor_step(factor.id, step, self.now())
+                            .await?
+                        {
                             Ok("otp")
                         } else {
                             tracing::warn!(user.id = %user.id, "TOTP code replayed");
@@ -444,6 +484,7 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         self.prove_presence(user_id, password, proof).await?;
         self.store.delete_factors(user_id, None, false).await?;
+        self.mfa_cache.remove(&user_id);
         tracing::info!(user.id = %user_id, "second factors removed");
         Ok(())
     }
@@ -503,6 +544,7 @@ impl AuthService {
             return Err(AuthError::NotFound);
         }
         let removed = self.store.delete_factors(user_id, None, false).await?;
+        self.mfa_cache.remove(&user_id);
         self.store.throttle_clear(&format!("mfa:{user_id}")).await?;
         tracing::warn!(user.id = %user_id, removed, "second factors reset by an operator");
         Ok(removed)
@@ -624,7 +666,9 @@ impl AuthService {
             let started = self.cookie_sessions().start(user, client, amr).await?;
             Ok(Completed::Session(Box::new(started)))
         } else {
-            Ok(Completed::Token(self.start_family(user, client, amr).await?))
+            Ok(Completed::Token(
+                self.start_family(user, client, amr).await?,
+            ))
         }
     }
 }
@@ -650,7 +694,10 @@ mod tests {
     fn recovery_codes_are_normalized_before_hashing() {
         let code = recovery_code().unwrap();
         assert_eq!(code.len(), 11);
-        assert_eq!(recovery_hash(&code), recovery_hash(&code.to_uppercase().replace('-', " ")));
+        assert_eq!(
+            recovery_hash(&code),
+            recovery_hash(&code.to_uppercase().replace('-', " "))
+        );
         assert_ne!(recovery_hash(&code), recovery_hash("abcde-fghij"));
     }
 

@@ -120,6 +120,8 @@ pub struct AuthService {
     verifier: Arc<Verifier>,
     users: TtlCache<Uuid, Arc<UserRecord>>,
     identity_cache: TtlCache<Uuid, Arc<Vec<crate::store::IdentityRecord>>>,
+    /// Whether a user has a second factor, for `/auth/me` (logins always ask the store).
+    mfa_cache: TtlCache<Uuid, bool>,
     oidc: oidc::Providers,
 }
 

@@ -99,6 +99,7 @@ impl AuthService {
             verifier,
             users: TtlCache::new(10_000),
             identity_cache: TtlCache::new(10_000),
+            mfa_cache: TtlCache::new(10_000),
         })
     }
 

@@ -27,9 +27,13 @@ pub(super) fn parse(vars: &Vars<'_>) -> Result<MfaSettings, ConfigError> {
     let settings = MfaSettings {
         token_ttl: vars.duration("LATCHKEY_MFA_TOKEN_TTL", "5m")?,
         max_attempts: vars.number("LATCHKEY_MFA_MAX_ATTEMPTS", 5u32)?,
-        totp_issuer: vars.get("LATCHKEY_TOTP_ISSUER").unwrap_or("Latchkey").to_owned(),
+        totp_issuer: vars
+            .get("LATCHKEY_TOTP_ISSUER")
+            .unwrap_or("Latchkey")
+            .to_owned(),
     };
-    if settings.token_ttl < Duration::from_secs(30) || settings.token_ttl > Duration::from_secs(3600)
+    if settings.token_ttl < Duration::from_secs(30)
+        || settings.token_ttl > Duration::from_secs(3600)
     {
         return Err(err("LATCHKEY_MFA_TOKEN_TTL", "must be between 30s and 1h"));
     }

@@ -261,7 +261,7 @@ pub async fn me(
     };
     let identities = state.auth.identities(who.user_id).await?;
     let mut user = UserView::with_identities(&user, identities);
-    user.mfa_enabled = Some(state.auth.mfa_status(who.user_id).await?.enabled);
+    user.mfa_enabled = Some(state.auth.mfa_enabled(who.user_id).await?);
     Ok(no_store(Json(MeView { user }).into_response()))
 }
 

@@ -71,8 +71,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
                 "a body must be application/json",
             ));
         }
-        serde_json::from_slice(&body)
-            .map(Self)
-            .map_err(|_| ApiError::BadRequest("the body must be a JSON object of the documented fields".into()))
+        serde_json::from_slice(&body).map(Self).map_err(|_| {
+            ApiError::BadRequest("the body must be a JSON object of the documented fields".into())
+        })
     }
 }

@@ -284,8 +284,7 @@ pub async fn admin_user(
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::Auth(AuthError::NotFound))?;
     let (user, mfa) = state.auth.admin().user_with_mfa(caller, id).await?;
     Ok(no_store(
-        Json(json!({ "user": UserView::admin(&user), "mfa": MfaView::from(&mfa) }))
-            .into_response(),
+        Json(json!({ "user": UserView::admin(&user), "mfa": MfaView::from(&mfa) })).into_response(),
     ))
 }
 

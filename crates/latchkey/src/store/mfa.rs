@@ -147,8 +147,7 @@ pub trait MfaStore: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
     /// Stores a pending second-factor login.
-    async fn create_mfa_challenge(&self, challenge: &MfaChallengeRecord)
-    -> Result<(), StoreError>;
+    async fn create_mfa_challenge(&self, challenge: &MfaChallengeRecord) -> Result<(), StoreError>;
     /// The live pending login with this token hash.
     async fn find_mfa_challenge(
         &self,

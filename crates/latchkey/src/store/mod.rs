@@ -132,8 +132,8 @@ pub trait Store:
 /// methods in scope (needed on a concrete backend type; a `dyn Store` has them anyway).
 pub mod prelude {
     pub use super::{
-        KeyStore, MfaStore, OAuthStore, RefreshStore, SessionStore, Store, ThrottleStore, TransferStore,
-        UserStore,
+        KeyStore, MfaStore, OAuthStore, RefreshStore, SessionStore, Store, ThrottleStore,
+        TransferStore, UserStore,
     };
 }
 

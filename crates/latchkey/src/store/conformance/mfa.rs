@@ -26,17 +26,29 @@ pub async fn a_totp_step_is_accepted_once_and_only_after_confirmation(store: &S)
     let owner = saved_user(store, &format!("mfa{}", Uuid::new_v4().simple()), now).await;
     let f = factor(owner.id, KIND_TOTP, b"sealed", now);
     store.add_factors(std::slice::from_ref(&f)).await.unwrap();
-    assert!(!store.accept_factor_step(f.id, 10, now).await.unwrap(), "pending");
+    assert!(
+        !store.accept_factor_step(f.id, 10, now).await.unwrap(),
+        "pending"
+    );
     assert!(store.confirm_factor(owner.id, f.id, 10, now).await.unwrap());
-    assert!(!store.confirm_factor(owner.id, f.id, 11, now).await.unwrap(), "once");
-    assert!(!store.accept_factor_step(f.id, 10, now).await.unwrap(), "replay");
+    assert!(
+        !store.confirm_factor(owner.id, f.id, 11, now).await.unwrap(),
+        "once"
+    );
+    assert!(
+        !store.accept_factor_step(f.id, 10, now).await.unwrap(),
+        "replay"
+    );
     let later = now + Duration::seconds(30);
     let (a, b) = tokio::join!(
         store.accept_factor_step(f.id, 11, later),
         store.accept_factor_step(f.id, 11, later)
     );
     assert!(a.unwrap() ^ b.unwrap(), "exactly one of two racing callers");
-    assert!(!store.accept_factor_step(f.id, 9, later).await.unwrap(), "older");
+    assert!(
+        !store.accept_factor_step(f.id, 9, later).await.unwrap(),
+        "older"
+    );
     let listed = store.list_factors(owner.id, Some(KIND_TOTP)).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].last_step, 11);
@@ -56,19 +68,39 @@ pub async fn a_recovery_code_is_spent_once_and_factors_are_deleted_by_kind(store
         .collect();
     let pending = factor(owner.id, KIND_TOTP, b"pending", now);
     store.add_factors(&codes).await.unwrap();
-    store.add_factors(std::slice::from_ref(&pending)).await.unwrap();
+    store
+        .add_factors(std::slice::from_ref(&pending))
+        .await
+        .unwrap();
     let (a, b) = tokio::join!(
         store.use_factor_once(owner.id, KIND_RECOVERY_CODE, &[2; 32], now),
         store.use_factor_once(owner.id, KIND_RECOVERY_CODE, &[2; 32], now)
     );
     assert!(a.unwrap() ^ b.unwrap(), "a code is spent once");
-    assert!(!store.use_factor_once(owner.id, KIND_RECOVERY_CODE, &[9; 32], now).await.unwrap());
+    assert!(
+        !store
+            .use_factor_once(owner.id, KIND_RECOVERY_CODE, &[9; 32], now)
+            .await
+            .unwrap()
+    );
     let other = Uuid::now_v7();
-    assert!(!store.use_factor_once(other, KIND_RECOVERY_CODE, &[1; 32], now).await.unwrap());
-    assert_eq!(store.delete_factors(owner.id, None, true).await.unwrap(), 1, "the pending one");
+    assert!(
+        !store
+            .use_factor_once(other, KIND_RECOVERY_CODE, &[1; 32], now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.delete_factors(owner.id, None, true).await.unwrap(),
+        1,
+        "the pending one"
+    );
     assert_eq!(store.list_factors(owner.id, None).await.unwrap().len(), 3);
     assert_eq!(
-        store.delete_factors(owner.id, Some(KIND_RECOVERY_CODE), false).await.unwrap(),
+        store
+            .delete_factors(owner.id, Some(KIND_RECOVERY_CODE), false)
+            .await
+            .unwrap(),
         3
     );
     assert!(store.list_factors(owner.id, None).await.unwrap().is_empty());

@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::store::{
-    FactorRecord, FamilyRecord, MfaChallengeRecord, IdentityRecord, OAuthStateRecord, SecretRecord, SessionRecord, SigningKeyRecord,
-    StoreError, ThrottleCount, TokenHash, UserRecord,
+    FactorRecord, FamilyRecord, IdentityRecord, MfaChallengeRecord, OAuthStateRecord, SecretRecord,
+    SessionRecord, SigningKeyRecord, StoreError, ThrottleCount, TokenHash, UserRecord,
 };
 
 fn corrupt(what: &str, field: &str) -> StoreError {

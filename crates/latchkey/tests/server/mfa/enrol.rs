@@ -18,11 +18,23 @@ async fn enrolment_shows_the_secret_once_and_confirmation_turns_totp_on_with_ten
     let me = json_body(app.me(&token).await, StatusCode::OK).await;
     assert_eq!(me["user"]["mfa_enabled"], false);
 
-    let started = app.send(&app.client, Method::POST, "/auth/mfa/totp", Some(&token), None).await;
+    let started = app
+        .send(
+            &app.client,
+            Method::POST,
+            "/auth/mfa/totp",
+            Some(&token),
+            None,
+        )
+        .await;
     assert_no_store(started.headers(), "an enrolment");
     let started = json_body(started, StatusCode::OK).await;
     let secret = started["secret"].as_str().unwrap();
-    assert_eq!(base32_decode(secret).len(), 20, "160 bits (RFC 4226 section 4)");
+    assert_eq!(
+        base32_decode(secret).len(),
+        20,
+        "160 bits (RFC 4226 section 4)"
+    );
     let uri = url::Url::parse(started["otpauth_uri"].as_str().unwrap()).unwrap();
     assert_eq!(uri.scheme(), "otpauth");
     assert_eq!(uri.host_str(), Some("totp"));
@@ -31,7 +43,10 @@ async fn enrolment_shows_the_secret_once_and_confirmation_turns_totp_on_with_ten
     assert_eq!(query["issuer"], "Latchkey");
     assert_eq!(query.get("digits").map_or("6", String::as_str), "6");
     assert_eq!(query.get("period").map_or("30", String::as_str), "30");
-    assert_eq!(query.get("algorithm").map_or("SHA1", String::as_str), "SHA1");
+    assert_eq!(
+        query.get("algorithm").map_or("SHA1", String::as_str),
+        "SHA1"
+    );
     assert!(uri.path().contains("ada"));
     assert!(started["qr_svg"].as_str().unwrap().contains("<svg"));
 
@@ -40,7 +55,13 @@ async fn enrolment_shows_the_secret_once_and_confirmation_turns_totp_on_with_ten
     assert!(pending["access_token"].is_string());
 
     let confirmed = app
-        .send(&app.client, Method::POST, "/auth/mfa/totp/confirm", Some(&token), Some(json!({ "code": totp(secret, app.unix()) })))
+        .send(
+            &app.client,
+            Method::POST,
+            "/auth/mfa/totp/confirm",
+            Some(&token),
+            Some(json!({ "code": totp(secret, app.unix()) })),
+        )
         .await;
     assert_no_store(confirmed.headers(), "recovery codes");
     let confirmed = json_body(confirmed, StatusCode::OK).await;
@@ -56,7 +77,10 @@ async fn enrolment_shows_the_secret_once_and_confirmation_turns_totp_on_with_ten
     assert_eq!(status["recovery_codes_left"], 10);
     assert_eq!(status["factors"][0]["type"], "totp");
     assert!(status["factors"][0]["confirmed_at"].is_string());
-    assert!(!status.to_string().contains(secret), "never the secret again");
+    assert!(
+        !status.to_string().contains(secret),
+        "never the secret again"
+    );
 
     // At rest: sealed, not the secret; recovery codes only as hashes.
     let user = Uuid::parse_str(&user_id).unwrap();
@@ -83,12 +107,32 @@ async fn enrolment_shows_the_secret_once_and_confirmation_turns_totp_on_with_ten
 async fn a_wrong_confirmation_code_is_refused_and_changes_nothing() {
     let app = TestApp::builder().start().await;
     let (token, _) = app.password_user("bo").await;
-    let started = app.send(&app.client, Method::POST, "/auth/mfa/totp", Some(&token), None).await;
-    let secret = json_body(started, StatusCode::OK).await["secret"].as_str().unwrap().to_owned();
-    let wrong = format!("{:06}", (app.code(&secret).parse::<u32>().unwrap() + 1) % 1_000_000);
+    let started = app
+        .send(
+            &app.client,
+            Method::POST,
+            "/auth/mfa/totp",
+            Some(&token),
+            None,
+        )
+        .await;
+    let secret = json_body(started, StatusCode::OK).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong = format!(
+        "{:06}",
+        (app.code(&secret).parse::<u32>().unwrap() + 1) % 1_000_000
+    );
     for code in [wrong.as_str(), "12345", "abcdef", "1234567", ""] {
         let resp = app
-            .send(&app.client, Method::POST, "/auth/mfa/totp/confirm", Some(&token), Some(json!({ "code": code })))
+            .send(
+                &app.client,
+                Method::POST,
+                "/auth/mfa/totp/confirm",
+                Some(&token),
+                Some(json!({ "code": code })),
+            )
             .await;
         assert_problem(resp, StatusCode::BAD_REQUEST, "invalid_mfa_code").await;
     }
@@ -103,16 +147,35 @@ async fn confirming_without_an_enrolment_or_enrolling_twice_is_a_conflict() {
     let app = TestApp::builder().start().await;
     let (token, _) = app.password_user("cy").await;
     let resp = app
-        .send(&app.client, Method::POST, "/auth/mfa/totp/confirm", Some(&token), Some(json!({ "code": "123456" })))
+        .send(
+            &app.client,
+            Method::POST,
+            "/auth/mfa/totp/confirm",
+            Some(&token),
+            Some(json!({ "code": "123456" })),
+        )
         .await;
     assert_problem(resp, StatusCode::CONFLICT, "mfa_not_pending").await;
 
     let enrolled = app.enrolled("dee").await;
     let body = json_body(app.login("dee", PASSWORD).await, StatusCode::OK).await;
     let mfa_token = body["mfa_token"].as_str().unwrap();
-    let done = app.login_mfa(json!({ "mfa_token": mfa_token, "totp": app.code(&enrolled.secret) })).await;
-    let token = json_body(done, StatusCode::OK).await["access_token"].as_str().unwrap().to_owned();
-    let again = app.send(&app.client, Method::POST, "/auth/mfa/totp", Some(&token), None).await;
+    let done = app
+        .login_mfa(json!({ "mfa_token": mfa_token, "totp": app.code(&enrolled.secret) }))
+        .await;
+    let token = json_body(done, StatusCode::OK).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = app
+        .send(
+            &app.client,
+            Method::POST,
+            "/auth/mfa/totp",
+            Some(&token),
+            None,
+        )
+        .await;
     assert_problem(again, StatusCode::CONFLICT, "mfa_already_enabled").await;
 }
 
@@ -124,14 +187,34 @@ async fn enrolment_needs_a_recent_sign_in_or_the_password() {
     let refreshed = json_body(app.refresh().await, StatusCode::OK).await;
     let token2 = refreshed["access_token"].as_str().unwrap();
     assert_ne!(token, token2);
-    let resp = app.send(&app.client, Method::POST, "/auth/mfa/totp", Some(token2), None).await;
+    let resp = app
+        .send(
+            &app.client,
+            Method::POST,
+            "/auth/mfa/totp",
+            Some(token2),
+            None,
+        )
+        .await;
     assert_problem(resp, StatusCode::UNAUTHORIZED, "reauthentication_required").await;
     let resp = app
-        .send(&app.client, Method::POST, "/auth/mfa/totp", Some(token2), Some(json!({ "password": "not-the-password-at-all" })))
+        .send(
+            &app.client,
+            Method::POST,
+            "/auth/mfa/totp",
+            Some(token2),
+            Some(json!({ "password": "not-the-password-at-all" })),
+        )
         .await;
     assert_problem(resp, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     let resp = app
-        .send(&app.client, Method::POST, "/auth/mfa/totp", Some(token2), Some(json!({ "password": PASSWORD })))
+        .send(
+            &app.client,
+            Method::POST,
+            "/auth/mfa/totp",
+            Some(token2),
+            Some(json!({ "password": PASSWORD })),
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
 }

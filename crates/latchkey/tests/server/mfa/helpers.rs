@@ -81,7 +81,14 @@ impl TestApp {
         self.clock.advance(std::time::Duration::from_secs(30));
     }
 
-    pub async fn send(&self, client: &Client, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn send(
+        &self,
+        client: &Client,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut request = client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -94,7 +101,10 @@ impl TestApp {
 
     /// Registers and logs in `username` (password only); returns the access token.
     pub async fn password_user(&self, username: &str) -> (String, String) {
-        assert_eq!(self.register(username, PASSWORD).await.status(), StatusCode::CREATED);
+        assert_eq!(
+            self.register(username, PASSWORD).await.status(),
+            StatusCode::CREATED
+        );
         let body = json_body(self.login(username, PASSWORD).await, StatusCode::OK).await;
         (
             body["access_token"].as_str().unwrap().to_owned(),
@@ -107,7 +117,13 @@ impl TestApp {
     pub async fn enrolled(&self, username: &str) -> Enrolled {
         let (token, user_id) = self.password_user(username).await;
         let started = self
-            .send(&self.client, reqwest::Method::POST, "/auth/mfa/totp", Some(&token), None)
+            .send(
+                &self.client,
+                reqwest::Method::POST,
+                "/auth/mfa/totp",
+                Some(&token),
+                None,
+            )
             .await;
         let started = json_body(started, StatusCode::OK).await;
         let secret = started["secret"].as_str().unwrap().to_owned();
