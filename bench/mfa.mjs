@@ -127,7 +127,14 @@ async function passwordPhase(plain) {
   return { rate: count / ((Date.now() - start) / 1000), count, failed };
 }
 
+/** Sleeps until the next 30 s TOTP step begins (every user's confirming code is then spent). */
+async function nextStep() {
+  const step = Math.floor(Date.now() / 1000 / 30);
+  await new Promise((ok) => setTimeout(ok, ((step + 1) * 30 - Date.now() / 1000) * 1000 + 50));
+}
+
 async function totpPhase(mfa) {
+  await nextStep();
   let count = 0;
   let failed = 0;
   let exhausted = false;
@@ -156,9 +163,7 @@ async function totpPhase(mfa) {
 
 /** Server CPU and client latency of each step alone, one request at a time. */
 async function stepCosts(mfa) {
-  // Wait for a fresh step so every user has a code to give.
-  const step = Math.floor(Date.now() / 1000 / 30);
-  await new Promise((ok) => setTimeout(ok, ((step + 1) * 30 - Date.now() / 1000) * 1000 + 50));
+  await nextStep(); // a fresh step, so every user has a code to give
   const users = mfa.slice(0, USERS);
   const tokens = [];
   const firstLatency = [];

@@ -14,6 +14,7 @@ mod duration;
 mod keys;
 mod limits;
 mod logging;
+mod mail;
 mod mfa;
 mod oauth;
 mod passwords;
@@ -31,10 +32,11 @@ use std::time::Duration;
 use secrecy::{SecretSlice, SecretString};
 
 pub use cookies::SameSite;
-pub use database::DatabaseUrl;
+pub use database::{COPY_FROM_VAR, COPY_TO_VAR, DatabaseUrl};
 pub use duration::{format_duration, parse_duration};
 pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
+pub use mail::{MailConfig, MailTransport, SmtpTls};
 pub use mfa::MfaSettings;
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 pub use passwords::Argon2Settings;
@@ -130,6 +132,9 @@ pub struct Config {
     /// `LATCHKEY_KEY_PUBLISH_AHEAD`: how long `keys rotate` publishes a new key before it
     /// signs (default 15m); the JWKS `max-age` is a third of it, at most 5 minutes.
     pub key_publish_ahead: Duration,
+    /// `LATCHKEY_SMTP_URL`, `LATCHKEY_MAIL_*`, `LATCHKEY_EMAIL_*`, `LATCHKEY_PUBLIC_URL`,
+    /// `LATCHKEY_PASSWORD_RESET_TTL`, `LATCHKEY_REQUIRE_VERIFIED_EMAIL`: email.
+    pub mail: MailConfig,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -148,6 +153,7 @@ const AREAS: &[&[&str]] = &[
     mfa::VARIABLES,
     oauth::VARIABLES,
     sessions::VARIABLES,
+    mail::VARIABLES,
     logging::VARIABLES,
 ];
 
@@ -196,6 +202,7 @@ impl Config {
         let mfa = mfa::parse(vars)?;
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
+        let mail = mail::parse(vars, &server.issuer)?;
 
         let mut unknown_variables: Vec<String> = map
             .keys()
@@ -240,6 +247,7 @@ impl Config {
             content_security_policy: server.content_security_policy,
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
+            mail,
             unknown_variables,
         })
     }
@@ -383,6 +391,16 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_store_copy_variables_are_not_unknown() {
+        let c = config(&[
+            (COPY_FROM_VAR, "sqlite://a.db"),
+            (COPY_TO_VAR, "postgres://u:p@db/latchkey"),
+        ])
+        .unwrap();
+        assert!(c.unknown_variables.is_empty(), "{:?}", c.unknown_variables);
+    }
+
     /// Every settable variable with a valid non-default value, one OAuth provider included.
     fn full_map() -> HashMap<String, String> {
         [
@@ -409,6 +427,17 @@ mod tests {
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             ),
             ("LATCHKEY_LOG", "debug"),
+            ("LATCHKEY_SMTP_URL", "smtps://u:p@mail.example.com"),
+            ("LATCHKEY_MAIL_FROM", "Example <no-reply@example.com>"),
+            ("LATCHKEY_PUBLIC_URL", "https://app.example.com/"),
+            ("LATCHKEY_EMAIL_VERIFY_TTL", "2d"),
+            ("LATCHKEY_PASSWORD_RESET_TTL", "15m"),
+            ("LATCHKEY_REQUIRE_VERIFIED_EMAIL", "true"),
+            ("LATCHKEY_EMAIL_MAX_PER_IP", "5"),
+            ("LATCHKEY_EMAIL_MAX_GLOBAL", "50"),
+            ("LATCHKEY_EMAIL_WINDOW", "10m"),
+            ("LATCHKEY_MAIL_MAX_ATTEMPTS", "3"),
+            ("LATCHKEY_MAIL_POLL_INTERVAL", "250ms"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -430,7 +459,10 @@ mod tests {
         }
         for name in AREAS.iter().flat_map(|area| area.iter()) {
             assert!(
-                read.contains(*name) || logging::VARIABLES.contains(name),
+                // Logging is set up before the configuration, and `store copy` reads its URLs.
+                read.contains(*name)
+                    || logging::VARIABLES.contains(name)
+                    || [COPY_FROM_VAR, COPY_TO_VAR].contains(name),
                 "{name} is listed but no parser reads it"
             );
         }

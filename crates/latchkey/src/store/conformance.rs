@@ -10,6 +10,7 @@
 mod copying;
 mod fixtures;
 mod keys;
+mod mail;
 mod mfa;
 mod oauth;
 mod refresh;
@@ -22,6 +23,7 @@ mod users;
 mod cases {
     pub use super::copying::*;
     pub use super::keys::*;
+    pub use super::mail::*;
     pub use super::mfa::*;
     pub use super::oauth::*;
     pub use super::refresh::*;
@@ -157,6 +159,13 @@ macro_rules! store_suite {
                 a_totp_step_is_accepted_once_and_only_after_confirmation,
                 a_recovery_code_is_spent_once_and_factors_are_deleted_by_kind,
                 a_pending_second_factor_login_is_taken_once_and_never_after_it_expires,
+                an_email_token_is_stored_with_its_message_and_only_the_newest_lives,
+                a_verification_token_verifies_once_and_only_the_address_it_was_sent_to,
+                a_reset_sets_the_password_and_ends_every_login_in_one_step_once,
+                concurrent_uses_of_one_email_token_succeed_once,
+                claimed_mail_is_hidden_until_its_lease_ends_then_retried_or_deleted,
+                concurrent_claims_never_take_one_message_twice,
+                expired_email_tokens_and_unsent_mail_are_purged,
             );
         }
     };

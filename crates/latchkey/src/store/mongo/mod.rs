@@ -6,6 +6,7 @@ mod documents;
 mod driver;
 mod indexes;
 mod keys;
+mod mail;
 mod mfa;
 mod oauth;
 mod refresh;
@@ -54,6 +55,8 @@ struct Inner {
     oauth_states: Collection<Document>,
     factors: Collection<Document>,
     mfa_challenges: Collection<Document>,
+    email_tokens: Collection<Document>,
+    outbox: Collection<Document>,
     /// Set once the indexes are known to exist; until then nothing is written (a user
     /// registered before the unique index exists could be duplicated).
     indexes_ready: AtomicBool,
@@ -104,6 +107,8 @@ impl MongoStore {
             oauth_states: db.collection("oauth_states"),
             factors: db.collection("mfa_factors"),
             mfa_challenges: db.collection("mfa_challenges"),
+            email_tokens: db.collection("email_tokens"),
+            outbox: db.collection("mail_outbox"),
             indexes_ready: AtomicBool::new(false),
         });
         match inner.ensure_indexes().await {
