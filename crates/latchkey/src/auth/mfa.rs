@@ -667,7 +667,7 @@ impl AuthService {
             Ok(Completed::Session(Box::new(started)))
         } else {
             Ok(Completed::Token(
-                self.start_family(user, client, amr).await?,
+                self.start_family(user, client, amr, "password+totp").await?,
             ))
         }
     }

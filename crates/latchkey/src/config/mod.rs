@@ -8,6 +8,7 @@
 //! those lists together ([`AREAS`]), and a test proves that every name a parser reads is in
 //! one of them.
 
+mod audit;
 mod cookies;
 mod database;
 mod duration;
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use secrecy::{SecretSlice, SecretString};
 
+pub use audit::AuditSettings;
 pub use cookies::SameSite;
 pub use database::{COPY_FROM_VAR, COPY_TO_VAR, DatabaseUrl};
 pub use duration::{format_duration, parse_duration};
@@ -132,6 +134,8 @@ pub struct Config {
     /// `LATCHKEY_KEY_PUBLISH_AHEAD`: how long `keys rotate` publishes a new key before it
     /// signs (default 15m); the JWKS `max-age` is a third of it, at most 5 minutes.
     pub key_publish_ahead: Duration,
+    /// `LATCHKEY_AUDIT*`: the audit trail.
+    pub audit: AuditSettings,
     /// `LATCHKEY_SMTP_URL`, `LATCHKEY_MAIL_*`, `LATCHKEY_EMAIL_*`, `LATCHKEY_PUBLIC_URL`,
     /// `LATCHKEY_PASSWORD_RESET_TTL`, `LATCHKEY_REQUIRE_VERIFIED_EMAIL`: email.
     pub mail: MailConfig,
@@ -155,6 +159,7 @@ const AREAS: &[&[&str]] = &[
     sessions::VARIABLES,
     mail::VARIABLES,
     logging::VARIABLES,
+    audit::VARIABLES,
 ];
 
 /// Whether `name` is a variable some area reads (per-provider OAuth variables aside).
@@ -202,6 +207,7 @@ impl Config {
         let mfa = mfa::parse(vars)?;
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
+        let audit = audit::parse(vars)?;
         let mail = mail::parse(vars, &server.issuer)?;
 
         let mut unknown_variables: Vec<String> = map
@@ -247,6 +253,7 @@ impl Config {
             content_security_policy: server.content_security_policy,
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
+            audit,
             mail,
             unknown_variables,
         })

@@ -310,6 +310,7 @@ impl SignIn<'_> {
                 Arc::new(user),
                 client_info,
                 vec![format!("oidc:{provider}")],
+                "oidc",
             )
             .await
             .map(Some)
