@@ -7,6 +7,7 @@
  * const auth = latchkey({ issuer: 'https://auth.example.com', audience: 'https://api.example.com' });
  * app.get('/me', auth.required(), (req, res) => res.json({ sub: req.auth.sub }));
  * app.get('/report', auth.requireRole('admin'), report);
+ * app.post('/payout', auth.requireMfa({ maxAge: 300 }), payout); // RFC 9470 step-up
  * ```
  */
 import { createHash } from 'node:crypto';
@@ -28,9 +29,18 @@ import {
 } from 'jose';
 
 import { ExpiringLru } from './cache.js';
-import { LatchkeyError, forbidden, send, unauthorized, type Problem } from './problem.js';
+import { LatchkeyError, forbidden, insufficientUserAuthentication, send, unauthorized, type Problem } from './problem.js';
 
-export { LatchkeyError, REASONS, forbidden, unauthorized, send, type Problem, type Reason } from './problem.js';
+export {
+  LatchkeyError,
+  REASONS,
+  forbidden,
+  insufficientUserAuthentication,
+  unauthorized,
+  send,
+  type Problem,
+  type Reason,
+} from './problem.js';
 
 /** The asymmetric algorithms Latchkey signs access tokens with. HS256 is never accepted. */
 export const ALGORITHMS = ['EdDSA', 'ES256', 'RS256'] as const;
@@ -50,6 +60,18 @@ export interface LatchkeyClaims extends JWTPayload {
   sid?: string;
   jti?: string;
   client_id?: string;
+  /** How the user signed in (RFC 8176): `pwd`; `pwd`, `otp`, `mfa` after a second factor. */
+  amr?: string[];
+  /** When the user signed in, seconds since the epoch; refreshes keep it. */
+  auth_time?: number;
+}
+
+/** What a route asks of the sign-in behind a token (RFC 9470 step-up). */
+export interface StepUpOptions {
+  /** A second factor must have been used (`amr` holds `mfa`). */
+  mfa?: boolean;
+  /** The sign-in (`auth_time`) must be at most this many seconds old. */
+  maxAge?: number;
 }
 
 declare global {
@@ -106,6 +128,15 @@ export interface Latchkey {
   optional(): Handler;
   /** Middleware: like `required()`, then 403 unless the token carries one of `roles`. */
   requireRole(...roles: string[]): Handler;
+  /** Middleware: like `required()`, then 401 `insufficient_user_authentication` (RFC 9470)
+   * unless the user signed in with a second factor (and, with `maxAge`, recently enough). */
+  requireMfa(options?: { maxAge?: number }): Handler;
+  /** Middleware: like `required()`, then 401 `insufficient_user_authentication` (RFC 9470,
+   * with `max_age`) unless the user signed in at most `seconds` ago. */
+  maxAge(seconds: number): Handler;
+  /** The step-up check alone, for apps that call `verify()` themselves: the refusal, or
+   * `undefined` when `claims` meet `options`. */
+  checkStepUp(claims: LatchkeyClaims, options: StepUpOptions): Problem | undefined;
   /** Reads the discovery document and the keys now (otherwise done at the first request). */
   ready(): Promise<void>;
   /** The token of an `Authorization: Bearer` header, if any (RFC 6750 section 2.1). */
@@ -308,11 +339,28 @@ export function latchkey(options: LatchkeyOptions): Latchkey {
     return claims;
   }
 
-  function middleware(mode: 'required' | 'optional', roles?: string[]): Handler {
+  function checkStepUp(claims: LatchkeyClaims, options: StepUpOptions): Problem | undefined {
+    const { mfa = false, maxAge: limit } = options;
+    if (mfa && !(Array.isArray(claims.amr) && claims.amr.includes('mfa'))) {
+      return insufficientUserAuthentication('a sign-in with a second factor is required', limit);
+    }
+    if (limit !== undefined) {
+      const fresh = typeof claims.auth_time === 'number' && Math.floor(now() / 1000) - claims.auth_time <= limit;
+      if (!fresh) return insufficientUserAuthentication('a more recent sign-in is required', limit);
+    }
+    return undefined;
+  }
+
+  function middleware(mode: 'required' | 'optional', roles?: string[], stepUp?: StepUpOptions): Handler {
     return (req, res, next) => {
       const withRole = (claims: LatchkeyClaims): void => {
         if (roles !== undefined && roles.length > 0 && !roles.some((r) => claims.roles.includes(r))) {
           send(res, forbidden());
+          return;
+        }
+        const refused = stepUp === undefined ? undefined : checkStepUp(claims, stepUp);
+        if (refused !== undefined) {
+          send(res, refused);
           return;
         }
         next();
@@ -353,8 +401,21 @@ export function latchkey(options: LatchkeyOptions): Latchkey {
       if (roles.length === 0) throw new TypeError('requireRole: name at least one role');
       return middleware('required', roles);
     },
+    requireMfa: (options?: { maxAge?: number }) => {
+      if (options?.maxAge !== undefined) checkSeconds(options.maxAge);
+      return middleware('required', undefined, { mfa: true, maxAge: options?.maxAge });
+    },
+    maxAge: (seconds: number) => {
+      checkSeconds(seconds);
+      return middleware('required', undefined, { maxAge: seconds });
+    },
+    checkStepUp,
     bearerToken,
   };
+}
+
+function checkSeconds(seconds: number): void {
+  if (!Number.isInteger(seconds) || seconds < 0) throw new TypeError('maxAge: a whole number of seconds');
 }
 
 /** Maps jose's errors to latchkey-guard's reasons. */

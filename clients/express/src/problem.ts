@@ -1,7 +1,7 @@
 /**
  * RFC 9457 problem+json refusals, byte for byte the bodies and RFC 6750 challenges of
  * Latchkey's own resource-server library (crates/latchkey-guard): 401 `invalid_token`,
- * 403 `insufficient_permission`.
+ * 403 `insufficient_permission`, 401 `insufficient_user_authentication` (step-up, RFC 9470).
  */
 import type { ServerResponse } from 'node:http';
 
@@ -63,6 +63,16 @@ export function unauthorized(error: LatchkeyError): Problem {
 export function forbidden(): Problem {
   return problem(403, 'insufficient_permission', 'Insufficient permission', 'you are not allowed to do this', {
     'www-authenticate': 'Bearer realm="latchkey", error="insufficient_scope"',
+  });
+}
+
+/** The refusal of a valid token whose sign-in is not strong or recent enough (RFC 9470): 401
+ * `insufficient_user_authentication`, as latchkey-guard's `RequireMfa` / `StepUp` answer. */
+export function insufficientUserAuthentication(description: string, maxAge?: number): Problem {
+  let challenge = `Bearer realm="latchkey", error="insufficient_user_authentication", error_description="${description}"`;
+  if (maxAge !== undefined) challenge += `, max_age=${maxAge}`;
+  return problem(401, 'insufficient_user_authentication', 'Stronger sign-in required', description, {
+    'www-authenticate': challenge,
   });
 }
 

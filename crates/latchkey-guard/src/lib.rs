@@ -53,6 +53,7 @@ mod problem;
 mod remote;
 mod role;
 mod source;
+mod step_up;
 mod verify;
 
 pub use cache::TtlCache;
@@ -69,4 +70,8 @@ pub use role::{
     RoleRejection, require_role,
 };
 pub use source::{KeyFetchError, KeyRefreshTask, KeySource};
+pub use step_up::{
+    InsufficientUserAuthentication, RequireMfa, RequireStepUpLayer, RequireStepUpService, StepUp,
+    StepUpRejection, require_step_up,
+};
 pub use verify::{AccessClaims, Audience, Verifier, VerifierSettings, VerifyError, bearer_token};

@@ -43,6 +43,10 @@ pub struct AccessClaims {
     /// Connect Core section 2); refreshes keep it, so it says how fresh the sign-in is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<u64>,
+    /// How the user authenticated (RFC 8176 values: `pwd`, `otp`, `mfa`, ...; an OpenID
+    /// Connect sign-in adds `oidc:<provider>`). Refreshes keep it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 impl AccessClaims {
@@ -50,6 +54,12 @@ impl AccessClaims {
     #[must_use]
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the sign-in used more than one factor (`amr` holds `mfa`).
+    #[must_use]
+    pub fn is_mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
     }
 }
 

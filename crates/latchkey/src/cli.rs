@@ -121,6 +121,12 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Remove every second factor of a user (TOTP and recovery codes), for a user locked out
+    /// of their authenticator: they log in with the password alone and may enrol again.
+    ResetMfa {
+        /// The username or the user id.
+        user: String,
+    },
     /// Mark a user's email address verified (as if they had followed a verification link).
     VerifyEmail {
         /// The username.
@@ -190,6 +196,13 @@ impl Cli {
                     user.id,
                     user.roles.join(", ")
                 );
+                Ok(())
+            }
+            Command::User(UserCommand::ResetMfa { user }) => {
+                let auth = unloaded_service(config).await?;
+                let id = auth.user_id_for(&user).await?;
+                let removed = auth.reset_mfa(id).await?;
+                println!("removed {removed} second factor(s) of user {id}");
                 Ok(())
             }
             Command::User(UserCommand::VerifyEmail { username }) => {

@@ -81,6 +81,36 @@ impl Admin<'_> {
         }
     }
 
+    /// User `id` with their second factors (never a secret).
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`], [`AuthError::Forbidden`], or a store failure.
+    pub async fn user_with_mfa(
+        &self,
+        caller: Uuid,
+        id: Uuid,
+    ) -> Result<(Profile, super::mfa::MfaStatus), AuthError> {
+        self.check_admin(caller).await?;
+        let user = self
+            .auth
+            .store
+            .find_user_by_id(id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        let mfa = self.auth.mfa_status(id).await?;
+        Ok((Profile::from(&user), mfa))
+    }
+
+    /// Removes every second factor of user `id` (a locked-out user logs in with the password
+    /// alone again, and may enrol anew).
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`], [`AuthError::Forbidden`], or a store failure.
+    pub async fn reset_mfa(&self, caller: Uuid, id: Uuid) -> Result<u64, AuthError> {
+        self.check_admin(caller).await?;
+        self.auth.reset_mfa(id).await
+    }
+
     /// Up to `limit` users (clamped to 1..=200) with ids after `after`.
     ///
     /// # Errors

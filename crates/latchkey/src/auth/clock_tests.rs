@@ -31,10 +31,14 @@ async fn service(clock: &Arc<TestClock>) -> (AuthService, tempfile::TempDir) {
 }
 
 async fn login(service: &AuthService) -> super::Issued {
-    service
+    match service
         .login("alice", SecretString::from(PASSWORD), ClientInfo::default())
         .await
         .unwrap()
+    {
+        super::mfa::LoginStep::Done(issued) => issued,
+        super::mfa::LoginStep::SecondFactor(_) => panic!("no second factor was enrolled"),
+    }
 }
 
 #[tokio::test]

@@ -53,6 +53,18 @@ pub enum AuthError {
         "this is the account's last way to log in; set a password or link another provider first"
     )]
     LastLoginMethod,
+    /// A second factor is on already (remove it first).
+    #[error("two-factor authentication is already on for this account")]
+    MfaAlreadyEnabled,
+    /// No TOTP enrolment is waiting for confirmation (or none is on, for recovery codes).
+    #[error("no TOTP enrolment is pending; start one with POST /auth/mfa/totp")]
+    MfaNotPending,
+    /// A wrong, expired or already used TOTP or recovery code.
+    #[error("the code is wrong, expired or already used")]
+    InvalidMfaCode,
+    /// An unknown, expired, used or withdrawn `mfa_token`.
+    #[error("the mfa_token is invalid or expired; log in again")]
+    InvalidMfaToken,
     /// The server sends no email (`LATCHKEY_SMTP_URL` is not set).
     #[error("this server sends no email")]
     EmailDisabled,

@@ -9,6 +9,7 @@ mod error;
 pub mod import;
 pub mod keys;
 pub mod legacy_hash;
+pub mod mfa;
 pub mod oidc;
 pub mod password;
 mod reauth;
@@ -126,6 +127,8 @@ pub struct AuthService {
     verifier: Arc<Verifier>,
     users: TtlCache<Uuid, Arc<UserRecord>>,
     identity_cache: TtlCache<Uuid, Arc<Vec<crate::store::IdentityRecord>>>,
+    /// Whether a user has a second factor, for `/auth/me` (logins always ask the store).
+    mfa_cache: TtlCache<Uuid, bool>,
     oidc: oidc::Providers,
     /// Wakes the outbox worker after a message was enqueued.
     mail_wake: Arc<tokio::sync::Notify>,
@@ -261,7 +264,8 @@ impl AuthService {
         }
     }
 
-    /// Logs in with a password and starts a refresh family.
+    /// Logs in with a password and starts a refresh family, or, when the account has a
+    /// second factor, answers a pending login instead (nothing issued).
     ///
     /// # Errors
     /// [`AuthError::InvalidCredentials`] (unknown user, wrong password, disabled: one answer),
@@ -272,12 +276,21 @@ impl AuthService {
         username: &str,
         password: SecretString,
         client: ClientInfo,
-    ) -> Result<Issued, AuthError> {
+    ) -> Result<mfa::LoginStep<Issued>, AuthError> {
         self.codec()?; // not ready: fail before counting anything
         let user = self
             .authenticate_password(username, password, &client)
             .await?;
-        self.start_family(Arc::new(user), client, "password").await
+        if let Some(challenge) = self
+            .second_factor_challenge(&user, mfa::ENDPOINT_TOKEN)
+            .await?
+        {
+            return Ok(mfa::LoginStep::SecondFactor(challenge));
+        }
+        let issued = self
+            .start_family(Arc::new(user), client, vec!["pwd".to_owned()], "password")
+            .await?;
+        Ok(mfa::LoginStep::Done(issued))
     }
 
     /// Checks a username and password, with throttling of failures per account and per
@@ -378,6 +391,7 @@ impl AuthService {
         &self,
         user: Arc<UserRecord>,
         client: ClientInfo,
+        amr: Vec<String>,
         method: &str,
     ) -> Result<Issued, AuthError> {
         let records = self.audit_records(Some(&client), [Self::login_event(user.id, method)]);
@@ -399,6 +413,7 @@ impl AuthService {
             last_used_at: now,
             user_agent: client.user_agent,
             ip: client.ip,
+            amr,
         };
         self.store
             .audited(AuditedChange::CreateFamily(&family), &records)
@@ -426,6 +441,7 @@ impl AuthService {
             roles: user.roles.clone(),
             sid: family.id.to_string(),
             auth_time: u64::try_from(family.created_at.unix_timestamp()).ok(),
+            amr: family.amr.clone(),
         };
         let access_token = SecretString::from(self.keys.sign(&claims)?);
         Ok(Issued {

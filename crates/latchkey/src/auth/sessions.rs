@@ -48,6 +48,8 @@ pub struct CookieSession {
     pub created_at: OffsetDateTime,
     /// When it ends if nothing happens (the earlier of idle and absolute end).
     pub expires_at: OffsetDateTime,
+    /// How the user authenticated at login (RFC 8176 values).
+    pub amr: Vec<String>,
     csrf_token: SecretString,
     handle: Handle,
 }
@@ -72,6 +74,9 @@ struct Sealed {
     /// and the cookie is then refused.
     #[serde(default)]
     g: u64,
+    /// How the user authenticated at login.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    amr: Vec<String>,
 }
 
 /// A session just started or changed: the cookie to set.
@@ -256,12 +261,34 @@ impl CookieSessions<'_> {
         username: &str,
         password: SecretString,
         client: ClientInfo,
+    ) -> Result<super::mfa::LoginStep<(CookieSession, CookieSessionCookie)>, AuthError> {
+        let user = self
+            .service
+            .authenticate_password(username, password, &client)
+            .await?;
+        if let Some(challenge) = self
+            .service
+            .second_factor_challenge(&user, super::mfa::ENDPOINT_SESSION)
+            .await?
+        {
+            return Ok(super::mfa::LoginStep::SecondFactor(challenge));
+        }
+        let started = self
+            .start(Arc::new(user), client, vec!["pwd".to_owned()])
+            .await?;
+        Ok(super::mfa::LoginStep::Done(started))
+    }
+
+    /// Starts a session for `user`, who authenticated by `amr`, with a new id.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub(super) async fn start(
+        &self,
+        user: Arc<UserRecord>,
+        client: ClientInfo,
+        amr: Vec<String>,
     ) -> Result<(CookieSession, CookieSessionCookie), AuthError> {
-        let user = Arc::new(
-            self.service
-                .authenticate_password(username, password, &client)
-                .await?,
-        );
         let client_info = client;
         let now = self.service.now();
         let csrf = random_token()?;
@@ -283,6 +310,7 @@ impl CookieSessions<'_> {
                     absolute_expires_at: absolute_end,
                     user_agent: client_info.user_agent.clone(),
                     ip: client_info.ip.clone(),
+                    amr: amr.clone(),
                 };
                 let records = self
                     .service
@@ -305,6 +333,7 @@ impl CookieSessions<'_> {
                     iat: ms(now),
                     lu: ms(now),
                     g: user.generation,
+                    amr: amr.clone(),
                 };
                 let value = self
                     .service
@@ -324,6 +353,7 @@ impl CookieSessions<'_> {
             data,
             created_at: now,
             expires_at: idle_end,
+            amr,
             csrf_token: SecretString::from(csrf),
             handle,
         };
@@ -365,6 +395,7 @@ impl CookieSessions<'_> {
                     data: record.data,
                     created_at: record.created_at,
                     expires_at: record.idle_expires_at.min(record.absolute_expires_at),
+                    amr: record.amr,
                     csrf_token: SecretString::from(record.csrf_token),
                     handle: Handle::Database(hash),
                 };
@@ -411,6 +442,7 @@ impl CookieSessions<'_> {
                     data: sealed.data.clone(),
                     created_at: from_ms(sealed.iat),
                     expires_at,
+                    amr: sealed.amr.clone(),
                     csrf_token: SecretString::from(sealed.csrf.clone()),
                     handle: Handle::Cookie(sealed),
                 };
@@ -514,6 +546,7 @@ mod tests {
             iat: 1,
             lu: 2,
             g: 0,
+            amr: vec!["pwd".into()],
         }
     }
 

@@ -20,6 +20,7 @@ use crate::store::{Store, StoreError};
 pub(super) struct Secrets {
     pub(super) codec: RefreshCodec,
     pub(super) sealer: CookieSealer,
+    pub(super) mfa: super::mfa::SecretSealer,
 }
 
 /// The verifier of this server's own access tokens, as configured: issuer, audience, the
@@ -99,6 +100,7 @@ impl AuthService {
             verifier,
             users: TtlCache::new(10_000),
             identity_cache: TtlCache::new(10_000),
+            mfa_cache: TtlCache::new(10_000),
             mail_wake: Arc::new(tokio::sync::Notify::new()),
             mail_jobs: Arc::new(tokio::sync::Semaphore::new(email::MAX_PENDING_LOOKUPS)),
         })
@@ -120,7 +122,13 @@ impl AuthService {
                 .await?;
             let sealer = build_sealer(&*self.store, &self.config.session_keys, self.now()).await?;
             let codec = RefreshCodec::new(&refresh_key);
-            let _ = self.secrets.set(Secrets { codec, sealer });
+            super::fill_random(&mut candidate)?;
+            let mfa_key = self
+                .store
+                .server_secret(super::mfa::MFA_KEY_NAME, &candidate, self.now())
+                .await?;
+            let mfa = super::mfa::SecretSealer::new(&mfa_key)?;
+            let _ = self.secrets.set(Secrets { codec, sealer, mfa });
         }
         self.keys.load(&*self.store).await
     }

@@ -16,6 +16,7 @@ mod keys;
 mod limits;
 mod logging;
 mod mail;
+mod mfa;
 mod oauth;
 mod passwords;
 mod proxies;
@@ -40,6 +41,7 @@ pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
 pub use logging::LogFormat;
 pub use mail::{MailConfig, MailTransport, SmtpTls};
+pub use mfa::MfaSettings;
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 pub use passwords::Argon2Settings;
 pub use proxies::{ForwardedHeader, TrustedProxies};
@@ -113,6 +115,8 @@ pub struct Config {
     /// Abuse limits (registration, OAuth authorize, hashing queue, re-authentication,
     /// connections).
     pub limits: Limits,
+    /// `LATCHKEY_MFA_*`: second factors.
+    pub mfa: MfaSettings,
     /// `LATCHKEY_OAUTH_*`: upstream sign-in providers, the `redirect_to` allow-list, linking.
     pub oauth: OAuthConfig,
     /// `LATCHKEY_SESSION_STORE`.
@@ -158,6 +162,7 @@ const AREAS: &[&[&str]] = &[
     passwords::VARIABLES,
     throttle::VARIABLES,
     limits::VARIABLES,
+    mfa::VARIABLES,
     oauth::VARIABLES,
     sessions::VARIABLES,
     mail::VARIABLES,
@@ -208,6 +213,7 @@ impl Config {
         let passwords = passwords::parse(vars)?;
         let throttle = throttle::parse(vars)?;
         let limits = limits::parse(vars)?;
+        let mfa = mfa::parse(vars)?;
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
         let audit = audit::parse(vars)?;
@@ -248,6 +254,7 @@ impl Config {
             throttle,
             body_limit: server.body_limit,
             limits,
+            mfa,
             oauth,
             session_store: sessions.session_store,
             session_cookie_name: sessions.session_cookie_name,

@@ -56,6 +56,9 @@ pub struct UserView {
     disabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     identities: Option<Vec<IdentityView>>,
+    /// Whether a login needs a second factor (`/auth/me`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_enabled: Option<bool>,
 }
 
 impl UserView {
@@ -109,6 +112,7 @@ impl From<&Profile> for UserView {
             created_at: rfc3339(u.created_at),
             disabled: None,
             identities: None,
+            mfa_enabled: None,
         }
     }
 }
@@ -131,7 +135,7 @@ pub(super) fn no_store(mut response: Response) -> Response {
 }
 
 impl AppState {
-    fn token_response(&self, issued: &Issued) -> Response {
+    pub(super) fn token_response(&self, issued: &Issued) -> Response {
         let body = json!({
             "access_token": issued.access_token.expose_secret(),
             "token_type": "Bearer",
@@ -180,11 +184,11 @@ pub async fn login(
             "username or password is too long".into(),
         ));
     }
-    let issued = state
+    let step = state
         .auth
         .login(&body.username, body.password, client)
         .await?;
-    Ok(state.token_response(&issued))
+    Ok(state.login_step_response(&step))
 }
 
 /// `POST /auth/refresh`: rotates the refresh cookie and returns a new access token.
@@ -256,7 +260,8 @@ pub async fn me(
         _ => state.auth.profile(who.user_id).await?,
     };
     let identities = state.auth.identities(who.user_id).await?;
-    let user = UserView::with_identities(&user, identities);
+    let mut user = UserView::with_identities(&user, identities);
+    user.mfa_enabled = Some(state.auth.mfa_enabled(who.user_id).await?);
     Ok(no_store(Json(MeView { user }).into_response()))
 }
 

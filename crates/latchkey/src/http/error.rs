@@ -59,6 +59,14 @@ pub mod code {
     pub const EMAIL_NOT_VERIFIED: &str = "email_not_verified";
     /// 500: a bug or an environment failure.
     pub const INTERNAL_ERROR: &str = "internal_error";
+    /// 400: a wrong, expired or already used TOTP or recovery code.
+    pub const INVALID_MFA_CODE: &str = "invalid_mfa_code";
+    /// 401: an unknown, expired, used or withdrawn `mfa_token`.
+    pub const INVALID_MFA_TOKEN: &str = "invalid_mfa_token";
+    /// 409: a second factor is on already.
+    pub const MFA_ALREADY_ENABLED: &str = "mfa_already_enabled";
+    /// 409: no TOTP enrolment is pending (or none is on).
+    pub const MFA_NOT_PENDING: &str = "mfa_not_pending";
     /// `?error=` of a failed browser sign-in that was not the provider's doing.
     pub const SERVER_ERROR: &str = "server_error";
 }
@@ -258,6 +266,30 @@ fn auth_problem(error: AuthError) -> (Problem, Option<String>) {
             HeaderValue::from_static("Bearer realm=\"latchkey\", error=\"insufficient_scope\""),
         ),
         AuthError::NotFound => Problem::new(S::NOT_FOUND, code::NOT_FOUND, "Not found", detail),
+        AuthError::InvalidMfaCode => Problem::new(
+            S::BAD_REQUEST,
+            code::INVALID_MFA_CODE,
+            "Invalid code",
+            detail,
+        ),
+        AuthError::InvalidMfaToken => Problem::new(
+            S::UNAUTHORIZED,
+            code::INVALID_MFA_TOKEN,
+            "Invalid mfa_token",
+            detail,
+        ),
+        AuthError::MfaAlreadyEnabled => Problem::new(
+            S::CONFLICT,
+            code::MFA_ALREADY_ENABLED,
+            "Two-factor authentication already on",
+            detail,
+        ),
+        AuthError::MfaNotPending => Problem::new(
+            S::CONFLICT,
+            code::MFA_NOT_PENDING,
+            "No pending enrolment",
+            detail,
+        ),
         AuthError::LastLoginMethod => Problem::new(
             S::CONFLICT,
             code::LAST_LOGIN_METHOD,

@@ -8,6 +8,7 @@ mod email;
 pub mod error;
 mod extract;
 mod health;
+mod mfa;
 mod oauth;
 pub mod request_context;
 mod session;
@@ -143,6 +144,20 @@ pub fn router(state: AppState) -> Router {
             "/auth/oauth/{provider}/link",
             post(oauth::link.layer(either())).delete(oauth::unlink.layer(either())),
         )
+        .route("/auth/login/mfa", post(mfa::login_mfa))
+        .route("/auth/mfa", get(mfa::status.layer(either())))
+        .route(
+            "/auth/mfa/totp",
+            post(mfa::enrol_totp.layer(either())).delete(mfa::remove_totp.layer(either())),
+        )
+        .route(
+            "/auth/mfa/totp/confirm",
+            post(mfa::confirm_totp.layer(either())),
+        )
+        .route(
+            "/auth/mfa/recovery-codes",
+            post(mfa::regenerate_recovery_codes.layer(either())),
+        )
         .route("/session/login", post(session::login))
         .route("/session/me", get(session::me))
         .route("/session/csrf", get(session::csrf))
@@ -151,6 +166,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/activity", get(audit::activity.layer(either())))
         .route("/admin/audit", get(audit::admin_audit))
         .route("/admin/users", get(admin::list_users))
+        .route("/admin/users/{id}", get(mfa::admin_user))
+        .route("/admin/users/{id}/mfa", delete(mfa::admin_reset_mfa))
         .route("/admin/users/{id}/roles", put(admin::set_roles))
         .route(
             "/admin/users/{id}/revoke-sessions",

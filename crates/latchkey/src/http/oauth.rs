@@ -12,14 +12,13 @@ use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
-use time::OffsetDateTime;
 
 use super::AppState;
 use super::auth::no_store;
 use super::cookies::cookie;
 use super::error::{ApiError, ErrorSource, code};
 use super::extract::{ApiJson, Client};
-use super::strategy::{CurrentUser, Principal, Via};
+use super::strategy::CurrentUser;
 use crate::auth::AuthError;
 use crate::auth::oidc::{Begun, CallbackParams};
 
@@ -40,17 +39,7 @@ pub struct UnlinkBody {
     password: Option<SecretString>,
 }
 
-/// When the caller last authenticated: `auth_time` of a token, the start of a session.
-fn auth_time(who: &Principal) -> Option<OffsetDateTime> {
-    match &who.via {
-        Via::Bearer(claims) => claims
-            .auth_time
-            .and_then(|t| i64::try_from(t).ok())
-            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
-        Via::Session(session) => Some(session.created_at),
-        Via::Other(_) => None,
-    }
-}
+use super::mfa::auth_time;
 
 fn query(raw: Option<&str>) -> impl Fn(&str) -> Option<String> + '_ {
     move |name| {

@@ -17,6 +17,7 @@ use super::cookies::cookie;
 use super::error::ApiError;
 use super::extract::{ApiJson, Client};
 use super::strategy::{Via, session};
+use crate::auth::mfa::LoginStep;
 use crate::auth::sessions::{CookieSession, CookieSessionCookie};
 
 /// Body of `POST /session/login`, as JSON or as a form.
@@ -135,25 +136,41 @@ pub async fn login(
     }
     client.refresh_token = cookie(&headers, &state.config.refresh_cookie_name)
         .map(|t| secrecy::SecretString::from(t.to_owned()));
-    let (session, new_cookie) = state
+    match state
         .auth
         .cookie_sessions()
         .login(&body.username, body.password, client)
-        .await?;
+        .await?
+    {
+        LoginStep::Done((session, new_cookie)) => {
+            session_started(&state, &headers, &session, &new_cookie).await
+        }
+        LoginStep::SecondFactor(challenge) => Ok(super::mfa::mfa_required(&challenge)),
+    }
+}
+
+/// The answer of a session login (`/session/login`, or its second step): the session and its
+/// cookie; once it succeeded, an earlier session of this browser is ended.
+pub(super) async fn session_started(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &CookieSession,
+    new_cookie: &CookieSessionCookie,
+) -> Result<Response, ApiError> {
     // Only a successful login replaces the browser's earlier session: a mistyped password
     // must not log anyone out.
-    if let Some(previous) = cookie(&headers, &state.config.session_cookie_name) {
+    if let Some(previous) = cookie(headers, &state.config.session_cookie_name) {
         state.auth.cookie_sessions().logout(previous).await?;
     }
     let body = json!({
         "user": UserView::from(&session.profile()),
         "csrf_token": session.csrf_token(),
-        "session": session_json(&session),
+        "session": session_json(session),
     });
     Ok(with_cookie(
-        &state,
+        state,
         Json(body).into_response(),
-        Some(&new_cookie),
+        Some(new_cookie),
     ))
 }
 

@@ -12,6 +12,7 @@ mod copying;
 mod fixtures;
 mod keys;
 mod mail;
+mod mfa;
 mod oauth;
 mod refresh;
 mod reuse;
@@ -25,6 +26,7 @@ mod cases {
     pub use super::copying::*;
     pub use super::keys::*;
     pub use super::mail::*;
+    pub use super::mfa::*;
     pub use super::oauth::*;
     pub use super::refresh::*;
     pub use super::security::*;
@@ -156,6 +158,9 @@ macro_rules! store_suite {
                 with_no_reuse_interval_the_predecessor_is_reuse_even_at_once,
                 a_throttle_count_is_given_back_but_never_below_zero,
                 the_login_generation_moves_on_and_the_flags_read_back,
+                a_totp_step_is_accepted_once_and_only_after_confirmation,
+                a_recovery_code_is_spent_once_and_factors_are_deleted_by_kind,
+                a_pending_second_factor_login_is_taken_once_and_never_after_it_expires,
                 an_audited_change_and_its_records_are_written_together,
                 audited_account_changes_apply_in_full,
                 audit_records_are_filtered_and_paged_by_id,

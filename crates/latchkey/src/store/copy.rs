@@ -1,6 +1,6 @@
 //! Copying what a store holds into another (`latchkey store copy`): server secrets, signing
 //! keys, users with their linked OAuth identities, live refresh families and live server-side
-//! sessions, verified by counts at the end. Expired ones, throttle counters and pending OAuth
+//! sessions and second factors, verified by counts at the end (factors apart). Expired ones, throttle counters and pending OAuth
 //! sign-ins are left behind.
 
 use time::OffsetDateTime;
@@ -96,6 +96,19 @@ pub async fn copy(
             }
         }
         copied.users += page.len() as u64;
+        match page.last() {
+            Some(last) if page.len() == PAGE as usize => after = Some(last.id),
+            _ => break,
+        }
+    }
+    // Second factors (TOTP secrets stay sealed: the target needs the same `mfa_secret_key_v1`
+    // server secret, copied above). Not part of the counts.
+    let mut after = None;
+    loop {
+        let page = from.list_all_factors(after, PAGE).await?;
+        for factor in &page {
+            to.import_factor(factor).await?;
+        }
         match page.last() {
             Some(last) if page.len() == PAGE as usize => after = Some(last.id),
             _ => break,

@@ -14,6 +14,7 @@
 //! | [`KeyStore`] | signing keys and server secrets | `keys` |
 //! | [`ThrottleStore`] | failed-login counters | `throttle` |
 //! | [`OAuthStore`] | pending OAuth sign-ins and linked identities | `oauth` |
+//! | [`MfaStore`] | second factors and pending second-factor logins | `mfa` |
 //! | [`MailStore`] | email tokens (verification, reset) and the outbox | `mail` |
 //! | [`TransferStore`] | bulk reads and verbatim writes for `latchkey store copy` | `transfer` |
 //! | [`AuditStore`] | the audit trail and its webhook outbox | `audit` |
@@ -65,6 +66,7 @@ mod conformance;
 pub mod copy;
 mod keys;
 mod mail;
+mod mfa;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
 mod oauth;
@@ -84,6 +86,7 @@ use time::OffsetDateTime;
 pub use self::audit::{AuditOutcome, AuditQuery, AuditRecord, AuditStore, AuditedChange};
 pub use self::keys::{KeyStore, SecretRecord, SigningKeyRecord};
 pub use self::mail::{EmailPurpose, EmailTokenRecord, MailStore, OutboxMessage};
+pub use self::mfa::{FactorRecord, KIND_RECOVERY_CODE, KIND_TOTP, MfaChallengeRecord, MfaStore};
 pub use self::oauth::{IdentityRecord, OAuthStateRecord, OAuthStore, UnlinkOutcome};
 pub use self::refresh::{
     FamilyRecord, NotCurrent, RefreshStore, RotateOutcome, RotateRequest, decide_not_current,
@@ -129,6 +132,7 @@ pub trait Store:
     + KeyStore
     + ThrottleStore
     + OAuthStore
+    + MfaStore
     + MailStore
     + TransferStore
     + AuditStore
@@ -144,6 +148,7 @@ pub trait Store:
             + self.purge_expired_windows(now).await?
             + self.purge_expired_sessions(now).await?
             + self.purge_expired_oauth_states(now).await?
+            + self.purge_expired_mfa_challenges(now).await?
             + self.purge_expired_mail(now).await?
             + self.purge_expired_audit(now).await?)
     }
@@ -199,7 +204,7 @@ pub trait Store:
 /// methods in scope (needed on a concrete backend type; a `dyn Store` has them anyway).
 pub mod prelude {
     pub use super::{
-        AuditStore, KeyStore, MailStore, OAuthStore, RefreshStore, SessionStore, Store,
+        AuditStore, KeyStore, MailStore, MfaStore, OAuthStore, RefreshStore, SessionStore, Store,
         ThrottleStore, TransferStore, UserStore,
     };
 }

@@ -34,6 +34,9 @@ pub struct FamilyRecord {
     pub user_agent: Option<String>,
     /// The client address at login.
     pub ip: Option<String>,
+    /// How the user authenticated at login (RFC 8176 values: `pwd`, `otp`, `mfa`, ...),
+    /// carried into every access token of the family.
+    pub amr: Vec<String>,
 }
 
 /// One rotation attempt, decided atomically by the store.

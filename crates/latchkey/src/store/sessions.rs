@@ -31,6 +31,8 @@ pub struct SessionRecord {
     pub user_agent: Option<String>,
     /// The client address at login.
     pub ip: Option<String>,
+    /// How the user authenticated at login (RFC 8176 values).
+    pub amr: Vec<String>,
 }
 
 impl std::fmt::Debug for SessionRecord {

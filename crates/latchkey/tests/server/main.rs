@@ -15,6 +15,8 @@ mod audit;
 mod email;
 #[cfg(test)]
 mod kit;
+#[cfg(test)]
+mod mfa;
 // The MongoDB area needs the `mongodb` feature (default-on); `LATCHKEY_TEST_STORE=mongodb`
 // does too.
 #[cfg(test)]

@@ -306,7 +306,12 @@ impl SignIn<'_> {
         }
         tracing::info!(user.id = %user.id, "login with provider");
         self.auth
-            .start_family(Arc::new(user), client_info, "oidc")
+            .start_family(
+                Arc::new(user),
+                client_info,
+                vec![format!("oidc:{provider}")],
+                "oidc",
+            )
             .await
             .map(Some)
     }

@@ -59,6 +59,7 @@ pub fn family(user_id: Uuid, at: OffsetDateTime) -> FamilyRecord {
         last_used_at: at,
         user_agent: Some("conformance".into()),
         ip: Some("192.0.2.1".into()),
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
     }
 }
 
@@ -110,5 +111,6 @@ pub fn session(user_id: Uuid, token: u8, at: OffsetDateTime) -> SessionRecord {
         absolute_expires_at: at + Duration::hours(2),
         user_agent: None,
         ip: Some("198.51.100.2".into()),
+        amr: vec!["pwd".into()],
     }
 }

@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::store::{
-    FamilyRecord, IdentityRecord, OAuthStateRecord, SecretRecord, SessionRecord, SigningKeyRecord,
-    StoreError, ThrottleCount, TokenHash, UserRecord,
+    FactorRecord, FamilyRecord, IdentityRecord, MfaChallengeRecord, OAuthStateRecord, SecretRecord,
+    SessionRecord, SigningKeyRecord, StoreError, ThrottleCount, TokenHash, UserRecord,
 };
 
 fn corrupt(what: &str, field: &str) -> StoreError {
@@ -133,6 +133,73 @@ pub(super) fn user_doc(u: &UserRecord) -> Document {
     d
 }
 
+/// An optional array of strings (missing: empty).
+fn texts(d: &Document, field: &str) -> Result<Vec<String>, StoreError> {
+    match present(d, field) {
+        None => Ok(Vec::new()),
+        Some(Bson::Array(items)) => items
+            .iter()
+            .map(|r| match r {
+                Bson::String(s) => Ok(s.clone()),
+                _ => Err(corrupt("text", field)),
+            })
+            .collect(),
+        Some(_) => Err(corrupt("array", field)),
+    }
+}
+
+/// A whole factor document.
+pub(super) fn factor_doc(f: &FactorRecord) -> Document {
+    doc! {
+        "_id": f.id.to_string(),
+        "user_id": f.user_id.to_string(),
+        "kind": &f.kind,
+        "secret": bin(f.secret.expose_secret()),
+        "last_step": f.last_step,
+        "confirmed_at": opt(f.confirmed_at, date),
+        "created_at": date(f.created_at),
+        "last_used_at": opt(f.last_used_at, date),
+    }
+}
+
+/// Reads a factor document.
+pub(super) fn factor_from(d: &Document) -> Result<FactorRecord, StoreError> {
+    Ok(FactorRecord {
+        id: uuid(d, "_id")?,
+        user_id: uuid(d, "user_id")?,
+        kind: text(d, "kind")?,
+        secret: bytes(d, "secret")?.into(),
+        last_step: i64::try_from(count(d, "last_step")?).unwrap_or(i64::MAX),
+        confirmed_at: opt_time(d, "confirmed_at")?,
+        created_at: time(d, "created_at")?,
+        last_used_at: opt_time(d, "last_used_at")?,
+    })
+}
+
+/// A whole pending second-factor login, keyed by the hash of its token.
+pub(super) fn challenge_doc(c: &MfaChallengeRecord) -> Document {
+    doc! {
+        "_id": bin(&c.token_hash.0),
+        "user_id": c.user_id.to_string(),
+        "endpoint": &c.endpoint,
+        "amr": &c.amr,
+        "created_at": date(c.created_at),
+        "expires_at": date(c.expires_at),
+    }
+}
+
+/// Reads a pending second-factor login.
+pub(super) fn challenge_from(d: &Document) -> Result<MfaChallengeRecord, StoreError> {
+    Ok(MfaChallengeRecord {
+        token_hash: hash(&bytes(d, "_id")?, "_id")?,
+        user_id: uuid(d, "user_id")?,
+        endpoint: text(d, "endpoint")?,
+        amr: texts(d, "amr")?,
+        created_at: time(d, "created_at")?,
+        expires_at: time(d, "expires_at")?,
+    })
+}
+
 /// Reads a user document.
 pub(super) fn user_from(d: &Document) -> Result<UserRecord, StoreError> {
     let roles = match present(d, "roles") {
@@ -190,6 +257,7 @@ pub(super) fn family_fields(f: &FamilyRecord) -> Document {
         "last_used_at": date(f.last_used_at),
         "user_agent": opt(f.user_agent.as_deref(), |s| Bson::String(s.to_owned())),
         "ip": opt(f.ip.as_deref(), |s| Bson::String(s.to_owned())),
+        "amr": &f.amr,
     }
 }
 
@@ -217,6 +285,7 @@ pub(super) fn family_from(d: &Document) -> Result<FamilyRecord, StoreError> {
         last_used_at: time(d, "last_used_at")?,
         user_agent: opt_text(d, "user_agent")?,
         ip: opt_text(d, "ip")?,
+        amr: texts(d, "amr")?,
     })
 }
 
@@ -283,6 +352,7 @@ pub(super) fn session_fields(s: &SessionRecord) -> Document {
         "absolute_expires_at": date(s.absolute_expires_at),
         "user_agent": opt(s.user_agent.as_deref(), |s| Bson::String(s.to_owned())),
         "ip": opt(s.ip.as_deref(), |s| Bson::String(s.to_owned())),
+        "amr": &s.amr,
     }
 }
 
@@ -304,6 +374,7 @@ pub(super) fn session_from(d: &Document) -> Result<SessionRecord, StoreError> {
         absolute_expires_at: time(d, "absolute_expires_at")?,
         user_agent: opt_text(d, "user_agent")?,
         ip: opt_text(d, "ip")?,
+        amr: texts(d, "amr")?,
     })
 }
 
@@ -397,6 +468,7 @@ mod tests {
             last_used_at: now,
             user_agent: None,
             ip: Some("127.0.0.1".into()),
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
         };
         let mut d = family_doc(&family);
         assert_eq!(family_from(&d).unwrap(), family);

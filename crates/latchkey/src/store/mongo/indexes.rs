@@ -69,6 +69,13 @@ impl Inner {
         run(self.sessions.create_indexes(sessions)).await?;
         run(self.throttle.create_indexes([expiry("window_ends_at")])).await?;
         run(self.oauth_states.create_indexes([expiry("expires_at")])).await?;
+        let factors = [index(
+            doc! { "user_id": 1, "kind": 1, "created_at": 1 },
+            "user_id_kind",
+            false,
+        )];
+        run(self.factors.create_indexes(factors)).await?;
+        run(self.mfa_challenges.create_indexes([expiry("expires_at")])).await?;
         let webhook = index(doc! { "webhook_due": 1 }, "webhook_due", false);
         let audit = [
             index(doc! { "user_id": 1, "_id": -1 }, "user_id_id", false),

@@ -8,6 +8,7 @@ mod driver;
 mod indexes;
 mod keys;
 mod mail;
+mod mfa;
 mod oauth;
 mod refresh;
 mod sessions;
@@ -58,6 +59,8 @@ struct Inner {
     secrets: Collection<Document>,
     throttle: Collection<Document>,
     oauth_states: Collection<Document>,
+    factors: Collection<Document>,
+    mfa_challenges: Collection<Document>,
     email_tokens: Collection<Document>,
     outbox: Collection<Document>,
     /// Set once the indexes are known to exist; until then nothing is written (a user
@@ -111,6 +114,8 @@ impl MongoStore {
             secrets: db.collection("server_secrets"),
             throttle: db.collection("login_throttle"),
             oauth_states: db.collection("oauth_states"),
+            factors: db.collection("mfa_factors"),
+            mfa_challenges: db.collection("mfa_challenges"),
             email_tokens: db.collection("email_tokens"),
             outbox: db.collection("mail_outbox"),
             indexes_ready: AtomicBool::new(false),

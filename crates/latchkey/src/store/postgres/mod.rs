@@ -9,6 +9,7 @@
 mod audit;
 mod keys;
 mod mail;
+mod mfa;
 mod oauth;
 mod refresh;
 mod rows;

@@ -113,8 +113,8 @@ impl RefreshStore for PostgresStore {
 macro_rules! insert_family {
     () => {
         "INSERT INTO refresh_families (id, user_id, current_hash, previous_hash, generation,
-               rotated_at, token_expires_at, expires_at, created_at, last_used_at, user_agent, ip)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+               rotated_at, token_expires_at, expires_at, created_at, last_used_at, user_agent, ip, amr)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     };
 }
 
@@ -129,7 +129,7 @@ pub(super) const UPSERT_FAMILY: &str = concat!(
                generation = excluded.generation, rotated_at = excluded.rotated_at,
                token_expires_at = excluded.token_expires_at, expires_at = excluded.expires_at,
                created_at = excluded.created_at, last_used_at = excluded.last_used_at,
-               user_agent = excluded.user_agent, ip = excluded.ip"
+               user_agent = excluded.user_agent, ip = excluded.ip, amr = excluded.amr"
 );
 
 /// `sql` (one of the two above) with every field of `f` bound.
@@ -150,4 +150,5 @@ pub(super) fn family_query<'q>(
         .bind(ts(f.last_used_at))
         .bind(&f.user_agent)
         .bind(&f.ip)
+        .bind(&f.amr)
 }

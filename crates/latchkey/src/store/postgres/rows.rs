@@ -69,6 +69,7 @@ pub(super) fn family_from_row(row: &PgRow) -> Result<FamilyRecord, StoreError> {
         last_used_at: get(row, "last_used_at")?,
         user_agent: get(row, "user_agent")?,
         ip: get(row, "ip")?,
+        amr: get(row, "amr")?,
     })
 }
 
@@ -86,6 +87,7 @@ pub(super) fn session_from_row(row: &PgRow) -> Result<SessionRecord, StoreError>
         absolute_expires_at: get(row, "absolute_expires_at")?,
         user_agent: get(row, "user_agent")?,
         ip: get(row, "ip")?,
+        amr: get(row, "amr")?,
     })
 }
 

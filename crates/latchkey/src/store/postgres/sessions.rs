@@ -118,8 +118,8 @@ impl SessionStore for PostgresStore {
 macro_rules! insert_session {
     () => {
         "INSERT INTO sessions (id, token_hash, user_id, data, csrf_token, created_at,
-               last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+               last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, amr)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     };
 }
 
@@ -134,7 +134,7 @@ pub(super) const UPSERT_SESSION: &str = concat!(
                created_at = excluded.created_at, last_used_at = excluded.last_used_at,
                idle_expires_at = excluded.idle_expires_at,
                absolute_expires_at = excluded.absolute_expires_at,
-               user_agent = excluded.user_agent, ip = excluded.ip"
+               user_agent = excluded.user_agent, ip = excluded.ip, amr = excluded.amr"
 );
 
 /// `sql` (one of the two above) with every field of `s` bound.
@@ -154,4 +154,5 @@ pub(super) fn session_query<'q>(
         .bind(ts(s.absolute_expires_at))
         .bind(&s.user_agent)
         .bind(&s.ip)
+        .bind(&s.amr)
 }

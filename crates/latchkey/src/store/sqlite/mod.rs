@@ -3,6 +3,7 @@
 mod audit;
 mod keys;
 mod mail;
+mod mfa;
 mod oauth;
 mod refresh;
 mod sessions;
@@ -161,6 +162,16 @@ fn hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
     <[u8; 32]>::try_from(bytes)
         .map(TokenHash)
         .map_err(|_| StoreError::Corrupt("bad token hash".into()))
+}
+
+/// A list of names as a JSON array (the `amr` columns).
+fn list_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Reads a JSON array of names.
+fn json_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn sql(text: String) -> impl SqlSafeStr {

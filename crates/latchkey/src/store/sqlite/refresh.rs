@@ -26,6 +26,7 @@ pub(super) fn family_from_row(row: &SqliteRow) -> Result<FamilyRecord, StoreErro
         last_used_at: from_ms(get(row, "last_used_at")?)?,
         user_agent: get(row, "user_agent")?,
         ip: get(row, "ip")?,
+        amr: super::json_list(&get::<String>(row, "amr")?)?,
     })
 }
 
@@ -33,7 +34,7 @@ static FAMILY_INSERTS: LazyLock<Inserts> = LazyLock::new(|| {
     Inserts::new(
         "refresh_families",
         "id, user_id, current_hash, previous_hash, generation, rotated_at, token_expires_at, \
-         expires_at, created_at, last_used_at, user_agent, ip",
+         expires_at, created_at, last_used_at, user_agent, ip, amr",
     )
 });
 
@@ -61,6 +62,7 @@ where
         .bind(ms(f.last_used_at))
         .bind(&f.user_agent)
         .bind(&f.ip)
+        .bind(super::list_json(&f.amr))
         .execute(pool)
         .await
         .map_err(map_err)?;

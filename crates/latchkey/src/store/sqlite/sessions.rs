@@ -27,6 +27,7 @@ pub(super) fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreEr
         absolute_expires_at: from_ms(get(row, "absolute_expires_at")?)?,
         user_agent: get(row, "user_agent")?,
         ip: get(row, "ip")?,
+        amr: super::json_list(&get::<String>(row, "amr")?)?,
     })
 }
 
@@ -34,7 +35,7 @@ static SESSION_INSERTS: LazyLock<Inserts> = LazyLock::new(|| {
     Inserts::new(
         "sessions",
         "id, token_hash, user_id, data, csrf_token, created_at, last_used_at, idle_expires_at, \
-         absolute_expires_at, user_agent, ip",
+         absolute_expires_at, user_agent, ip, amr",
     )
 });
 
@@ -61,6 +62,7 @@ where
         .bind(ms(s.absolute_expires_at))
         .bind(&s.user_agent)
         .bind(&s.ip)
+        .bind(super::list_json(&s.amr))
         .execute(pool)
         .await
         .map_err(map_err)?;

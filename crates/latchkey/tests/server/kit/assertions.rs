@@ -132,8 +132,8 @@ pub fn assert_no_store(headers: &HeaderMap, what: &str) {
     );
 }
 
-/// The `user` of `/auth/me` without its `identities` (which only `/auth/me` lists), after
-/// checking that they are there as an array.
+/// The `user` of `/auth/me` without its `identities` and `mfa_enabled` (which only
+/// `/auth/me` shows), after checking that they are there as an array and a boolean.
 pub fn me_user(body: &serde_json::Value) -> serde_json::Value {
     let mut user = body["user"].clone();
     let identities = user
@@ -141,5 +141,10 @@ pub fn me_user(body: &serde_json::Value) -> serde_json::Value {
         .and_then(|u| u.remove("identities"))
         .expect("/auth/me lists the user's identities");
     assert!(identities.is_array(), "identities: {identities}");
+    let mfa = user
+        .as_object_mut()
+        .and_then(|u| u.remove("mfa_enabled"))
+        .expect("/auth/me says whether MFA is on");
+    assert!(mfa.is_boolean(), "mfa_enabled: {mfa}");
     user
 }
