@@ -201,7 +201,9 @@ impl Cli {
             Command::User(UserCommand::ResetMfa { user }) => {
                 let auth = unloaded_service(config).await?;
                 let id = auth.user_id_for(&user).await?;
-                let removed = auth.reset_mfa(id).await?;
+                let removed = auth
+                    .reset_mfa(id, crate::auth::audit::Actor::System)
+                    .await?;
                 println!("removed {removed} second factor(s) of user {id}");
                 Ok(())
             }

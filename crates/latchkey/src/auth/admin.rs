@@ -108,7 +108,7 @@ impl Admin<'_> {
     /// [`AuthError::NotFound`], [`AuthError::Forbidden`], or a store failure.
     pub async fn reset_mfa(&self, caller: Uuid, id: Uuid) -> Result<u64, AuthError> {
         self.check_admin(caller).await?;
-        self.auth.reset_mfa(id).await
+        self.auth.reset_mfa(id, Actor::Admin(caller)).await
     }
 
     /// Up to `limit` users (clamped to 1..=200) with ids after `after`.

@@ -55,6 +55,14 @@ pub enum AuditEvent {
     EmailVerified,
     /// An admin marked the email address verified or not verified.
     EmailVerificationSet,
+    /// A second factor was turned on (recovery codes issued with it).
+    MfaEnabled,
+    /// The user removed their second factors.
+    MfaRemoved,
+    /// The user replaced their recovery codes.
+    RecoveryCodesRegenerated,
+    /// An admin or the operator removed every second factor of a locked-out user.
+    MfaReset,
 }
 
 impl AuditEvent {
@@ -77,6 +85,10 @@ impl AuditEvent {
         Self::PasswordReset,
         Self::EmailVerified,
         Self::EmailVerificationSet,
+        Self::MfaEnabled,
+        Self::MfaRemoved,
+        Self::RecoveryCodesRegenerated,
+        Self::MfaReset,
     ];
 
     /// The stored name.
@@ -100,6 +112,10 @@ impl AuditEvent {
             Self::PasswordReset => "password.reset",
             Self::EmailVerified => "email.verified",
             Self::EmailVerificationSet => "admin.email_verification_set",
+            Self::MfaEnabled => "mfa.enabled",
+            Self::MfaRemoved => "mfa.removed",
+            Self::RecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
+            Self::MfaReset => "mfa.reset",
         }
     }
 

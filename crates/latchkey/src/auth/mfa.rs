@@ -25,10 +25,13 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::audit::{Actor, AuditEvent, Event};
 use super::refresh::hash_token;
 use super::sessions::{CookieSession, CookieSessionCookie};
 use super::{AuthError, AuthService, ClientInfo, Issued, to_time};
-use crate::store::{FactorRecord, KIND_RECOVERY_CODE, KIND_TOTP, MfaChallengeRecord, UserRecord};
+use crate::store::{
+    AuditedChange, FactorRecord, KIND_RECOVERY_CODE, KIND_TOTP, MfaChallengeRecord, UserRecord,
+};
 
 /// The server secret that seals TOTP secrets.
 pub(super) const MFA_KEY_NAME: &str = "mfa_secret_key_v1";
@@ -314,12 +317,14 @@ impl AuthService {
             created_at: now,
             last_used_at: None,
         };
-        self.store
-            .delete_factors(user_id, Some(KIND_TOTP), true)
-            .await?;
-        self.store
-            .add_factors(std::slice::from_ref(&factor))
-            .await?;
+        // A new enrolment replaces a pending one in the same step (nothing to record yet).
+        let change = AuditedChange::ReplaceFactors {
+            user_id,
+            kind: KIND_TOTP,
+            pending_only: true,
+            factors: std::slice::from_ref(&factor),
+        };
+        self.store.audited(change, &[]).await?;
         tracing::info!(user.id = %user_id, "TOTP enrolment started");
         Ok(TotpEnrolment {
             secret: SecretString::from(totp_rs::Secret::from(&secret[..]).to_base32()),
@@ -399,10 +404,17 @@ impl AuthService {
         self.store.throttle_clear(&throttle_key).await?;
         self.mfa_cache.remove(&user_id);
         tracing::info!(user.id = %user_id, "TOTP enabled");
-        self.replace_recovery_codes(user_id).await
+        let event = Event::success(AuditEvent::MfaEnabled, Some(user_id), Actor::User(user_id))
+            .with(serde_json::json!({ "method": KIND_TOTP }));
+        self.replace_recovery_codes(user_id, event).await
     }
 
-    async fn replace_recovery_codes(&self, user_id: Uuid) -> Result<Vec<SecretString>, AuthError> {
+    /// Replaces the user's recovery codes with new ones, and records `event`, in one step.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        event: Event,
+    ) -> Result<Vec<SecretString>, AuthError> {
         let now = self.now();
         let mut codes = Vec::with_capacity(RECOVERY_CODES);
         let mut records = Vec::with_capacity(RECOVERY_CODES);
@@ -420,10 +432,13 @@ impl AuthService {
             });
             codes.push(SecretString::from(code));
         }
-        self.store
-            .delete_factors(user_id, Some(KIND_RECOVERY_CODE), false)
-            .await?;
-        self.store.add_factors(&records).await?;
+        let change = AuditedChange::ReplaceFactors {
+            user_id,
+            kind: KIND_RECOVERY_CODE,
+            pending_only: false,
+            factors: &records,
+        };
+        self.audited(change, None, event).await?;
         Ok(codes)
     }
 
@@ -483,7 +498,9 @@ impl AuthService {
         proof: Option<MfaProof>,
     ) -> Result<(), AuthError> {
         self.prove_presence(user_id, password, proof).await?;
-        self.store.delete_factors(user_id, None, false).await?;
+        let event = Event::success(AuditEvent::MfaRemoved, Some(user_id), Actor::User(user_id));
+        self.audited(AuditedChange::DeleteFactors { user_id }, None, event)
+            .await?;
         self.mfa_cache.remove(&user_id);
         tracing::info!(user.id = %user_id, "second factors removed");
         Ok(())
@@ -503,7 +520,12 @@ impl AuthService {
             return Err(AuthError::MfaNotPending);
         }
         self.prove_presence(user_id, password, proof).await?;
-        self.replace_recovery_codes(user_id).await
+        let event = Event::success(
+            AuditEvent::RecoveryCodesRegenerated,
+            Some(user_id),
+            Actor::User(user_id),
+        );
+        self.replace_recovery_codes(user_id, event).await
     }
 
     async fn prove_presence(
@@ -539,11 +561,14 @@ impl AuthService {
     ///
     /// # Errors
     /// [`AuthError::NotFound`] for an unknown user, or a store failure.
-    pub async fn reset_mfa(&self, user_id: Uuid) -> Result<u64, AuthError> {
+    pub async fn reset_mfa(&self, user_id: Uuid, actor: Actor) -> Result<u64, AuthError> {
         if self.store.find_user_by_id(user_id).await?.is_none() {
             return Err(AuthError::NotFound);
         }
-        let removed = self.store.delete_factors(user_id, None, false).await?;
+        let event = Event::success(AuditEvent::MfaReset, Some(user_id), actor);
+        let removed = self
+            .audited(AuditedChange::DeleteFactors { user_id }, None, event)
+            .await?;
         self.mfa_cache.remove(&user_id);
         self.store.throttle_clear(&format!("mfa:{user_id}")).await?;
         tracing::warn!(user.id = %user_id, removed, "second factors reset by an operator");
@@ -667,7 +692,8 @@ impl AuthService {
             Ok(Completed::Session(Box::new(started)))
         } else {
             Ok(Completed::Token(
-                self.start_family(user, client, amr, "password+totp").await?,
+                self.start_family(user, client, amr, "password+totp")
+                    .await?,
             ))
         }
     }

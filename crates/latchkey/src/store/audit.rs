@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{FamilyRecord, SessionRecord, StoreError, TokenHash, UserRecord};
+use super::{FactorRecord, FamilyRecord, SessionRecord, StoreError, TokenHash, UserRecord};
 
 /// Whether the recorded action succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +149,24 @@ pub enum AuditedChange<'a> {
         user_id: Uuid,
         /// The roles.
         roles: &'a [String],
+    },
+    /// Replaces the user's second factors of `kind` (only the pending ones when
+    /// `pending_only`) with `factors`: a new enrolment, new recovery codes. Touches the
+    /// deleted and the inserted factors.
+    ReplaceFactors {
+        /// The user.
+        user_id: Uuid,
+        /// The kind replaced.
+        kind: &'a str,
+        /// Keep the confirmed factors of that kind.
+        pending_only: bool,
+        /// The new factors (all of `user_id`).
+        factors: &'a [FactorRecord],
+    },
+    /// Deletes every second factor of the user (a removal, an operator's reset).
+    DeleteFactors {
+        /// The user.
+        user_id: Uuid,
     },
     /// Disables (ending every login) or enables a user.
     SetDisabled {

@@ -14,7 +14,7 @@ use mongodb::options::ReturnDocument;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::documents::{bin, date, family_doc, session_fields, user_doc};
+use super::documents::{bin, date, factor_doc, family_doc, session_fields, user_doc};
 use super::driver::map_err;
 use super::{Inner, MongoStore, collect, id, of_user_except, run};
 use crate::store::{AuditOutcome, AuditQuery, AuditRecord, AuditStore, AuditedChange, StoreError};
@@ -205,6 +205,27 @@ async fn apply(
             let done = exec!(db.users.update_one(update_user(user_id), update), session)?;
             Ok(done.matched_count)
         }
+        AuditedChange::ReplaceFactors {
+            user_id,
+            kind,
+            pending_only,
+            factors,
+        } => {
+            let mut filter = doc! { "user_id": id(user_id), "kind": kind };
+            if pending_only {
+                filter.insert("confirmed_at", Bson::Null);
+            }
+            let deleted = exec!(db.factors.delete_many(filter), session)?.deleted_count;
+            if !factors.is_empty() {
+                let documents: Vec<Document> = factors.iter().map(factor_doc).collect();
+                exec!(db.factors.insert_many(documents), session)?;
+            }
+            Ok(deleted + factors.len() as u64)
+        }
+        AuditedChange::DeleteFactors { user_id } => {
+            let filter = doc! { "user_id": id(user_id) };
+            Ok(exec!(db.factors.delete_many(filter), session)?.deleted_count)
+        }
         AuditedChange::SetDisabled { user_id, disabled } => {
             let update = doc! { "$set": { "disabled": disabled } };
             let done = exec!(db.users.update_one(update_user(user_id), update), session)?;
@@ -269,8 +290,11 @@ impl AuditStore for MongoStore {
         records: &[AuditRecord],
     ) -> Result<u64, StoreError> {
         let db = self.db()?;
-        // One document write is atomic by itself: no transaction needed.
-        let single = records.is_empty() || (change.records_always() && records.len() == 1);
+        // One document write is atomic by itself: no transaction needed. Replacing factors
+        // (a delete and an insert) needs one even without records.
+        let replaces = matches!(change, AuditedChange::ReplaceFactors { .. });
+        let single =
+            (records.is_empty() && !replaces) || (change.records_always() && records.len() == 1);
         if single || !db.transactions.load(Ordering::Relaxed) {
             return run(apply_with_records(db, &mut None, change, records)).await;
         }

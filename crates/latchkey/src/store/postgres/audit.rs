@@ -7,6 +7,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::mfa::{INSERT_FACTOR, factor_query};
 use super::refresh::{INSERT_FAMILY, family_query};
 use super::rows::{get, ts};
 use super::sessions::{INSERT_SESSION, session_query};
@@ -179,6 +180,35 @@ async fn apply(conn: &mut PgConnection, change: AuditedChange<'_>) -> Result<u64
                 sqlx::query("UPDATE users SET roles = $1 WHERE id = $2")
                     .bind(roles)
                     .bind(user_id),
+            )
+            .await
+        }
+        AuditedChange::ReplaceFactors {
+            user_id,
+            kind,
+            pending_only,
+            factors,
+        } => {
+            let deleted = execute(
+                conn,
+                sqlx::query(
+                    "DELETE FROM mfa_factors WHERE user_id = $1 AND kind = $2
+                       AND (NOT $3 OR confirmed_at IS NULL)",
+                )
+                .bind(user_id)
+                .bind(kind)
+                .bind(pending_only),
+            )
+            .await?;
+            for f in factors {
+                execute(conn, factor_query(INSERT_FACTOR, f)).await?;
+            }
+            Ok(deleted + factors.len() as u64)
+        }
+        AuditedChange::DeleteFactors { user_id } => {
+            execute(
+                conn,
+                sqlx::query("DELETE FROM mfa_factors WHERE user_id = $1").bind(user_id),
             )
             .await
         }

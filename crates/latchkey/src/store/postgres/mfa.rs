@@ -44,7 +44,7 @@ macro_rules! insert_factor {
     };
 }
 
-const INSERT_FACTOR: &str = insert_factor!();
+pub(super) const INSERT_FACTOR: &str = insert_factor!();
 const UPSERT_FACTOR: &str = concat!(
     insert_factor!(),
     " ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, kind = excluded.kind,
@@ -53,7 +53,7 @@ const UPSERT_FACTOR: &str = concat!(
         last_used_at = excluded.last_used_at"
 );
 
-fn factor_query<'q>(
+pub(super) fn factor_query<'q>(
     sql: &'static str,
     f: &'q FactorRecord,
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {

@@ -8,6 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::mfa::insert_factor;
 use super::refresh::insert_family;
 use super::sessions::insert_session;
 use super::users::insert_user;
@@ -173,6 +174,35 @@ async fn apply(conn: &mut SqliteConnection, change: AuditedChange<'_>) -> Result
                 sqlx::query("UPDATE users SET roles = ? WHERE id = ?")
                     .bind(roles)
                     .bind(user_id.to_string()),
+            )
+            .await
+        }
+        AuditedChange::ReplaceFactors {
+            user_id,
+            kind,
+            pending_only,
+            factors,
+        } => {
+            let deleted = execute(
+                conn,
+                sqlx::query(
+                    "DELETE FROM mfa_factors WHERE user_id = ?1 AND kind = ?2
+                       AND (?3 = 0 OR confirmed_at IS NULL)",
+                )
+                .bind(user_id.to_string())
+                .bind(kind)
+                .bind(pending_only),
+            )
+            .await?;
+            for f in factors {
+                insert_factor(&mut *conn, f, false).await?;
+            }
+            Ok(deleted + factors.len() as u64)
+        }
+        AuditedChange::DeleteFactors { user_id } => {
+            execute(
+                conn,
+                sqlx::query("DELETE FROM mfa_factors WHERE user_id = ?").bind(user_id.to_string()),
             )
             .await
         }

@@ -40,7 +40,11 @@ fn challenge_from_row(row: &SqliteRow) -> Result<MfaChallengeRecord, StoreError>
 const INSERT_FACTOR: &str = "INSERT INTO mfa_factors (id, user_id, kind, secret, last_step, \
      confirmed_at, created_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
-async fn insert_factor<'e, E>(executor: E, f: &FactorRecord, copied: bool) -> Result<(), StoreError>
+pub(super) async fn insert_factor<'e, E>(
+    executor: E,
+    f: &FactorRecord,
+    copied: bool,
+) -> Result<(), StoreError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {

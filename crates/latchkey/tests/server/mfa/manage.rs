@@ -168,6 +168,29 @@ async fn an_admin_sees_a_users_factors_and_resets_them() {
     );
     let seen = json_body(app.get_authed(&path, &admin.token).await, StatusCode::OK).await;
     assert_eq!(seen["mfa"]["enabled"], false);
+
+    // The trail holds the enrolment by the user and the reset by the admin, each once.
+    let events = |name: &str| latchkey::store::AuditQuery {
+        user_id: Some(
+            seen["user"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .parse()
+                .unwrap_or_default(),
+        ),
+        events: vec![name.to_owned()],
+        limit: 10,
+        ..Default::default()
+    };
+    let enabled = app
+        .store()
+        .list_audit(&events("mfa.enabled"))
+        .await
+        .unwrap();
+    assert_eq!(enabled.len(), 1, "{enabled:?}");
+    let reset = app.store().list_audit(&events("mfa.reset")).await.unwrap();
+    assert_eq!(reset.len(), 1, "{reset:?}");
+    assert!(reset[0].actor.starts_with("admin:"), "{:?}", reset[0].actor);
 }
 
 #[tokio::test]
@@ -176,7 +199,13 @@ async fn the_cli_resets_a_users_second_factors() {
     app.enrolled("eve").await;
     let service = app.auth_service().await;
     let id = service.user_id_for("eve").await.unwrap();
-    assert_eq!(service.reset_mfa(id).await.unwrap(), 11);
+    assert_eq!(
+        service
+            .reset_mfa(id, latchkey::auth::audit::Actor::System)
+            .await
+            .unwrap(),
+        11
+    );
     let body = json_body(app.login("eve", PASSWORD).await, StatusCode::OK).await;
     assert!(body["access_token"].is_string());
 }
