@@ -69,4 +69,6 @@ pub use role::{
     RoleRejection, require_role,
 };
 pub use source::{KeyFetchError, KeyRefreshTask, KeySource};
-pub use verify::{AccessClaims, Audience, Verifier, VerifierSettings, VerifyError, bearer_token};
+pub use verify::{
+    AccessClaims, Audience, Verifier, VerifierSettings, VerifierStats, VerifyError, bearer_token,
+};

@@ -37,6 +37,7 @@ pub use startup::verifier_for;
 pub use views::{LinkedIdentity, Login, LoginKind, Profile};
 
 use crate::config::Config;
+use crate::metrics::RefreshOutcome;
 use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, Store, UserRecord};
 
 const REFRESH_KEY_NAME: &str = "refresh_token_hmac_v1";
@@ -120,6 +121,7 @@ pub struct AuthService {
     users: TtlCache<Uuid, Arc<UserRecord>>,
     identity_cache: TtlCache<Uuid, Arc<Vec<crate::store::IdentityRecord>>>,
     oidc: oidc::Providers,
+    metrics: crate::metrics::Metrics,
 }
 
 /// The time on `clock` at the stores' precision (milliseconds), so that what is returned at
@@ -383,7 +385,10 @@ impl AuthService {
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, token: &str) -> Result<Issued, AuthError> {
         let codec = self.codec()?;
-        let parsed = codec.parse(token).ok_or(AuthError::InvalidRefreshToken)?;
+        let Some(parsed) = codec.parse(token) else {
+            self.metrics.refresh(RefreshOutcome::Refused);
+            return Err(AuthError::InvalidRefreshToken);
+        };
         let now = self.now();
         let (_, successor) = codec.mint(parsed.family_id, parsed.generation.saturating_add(1));
         let request = RotateRequest {
@@ -394,7 +399,15 @@ impl AuthService {
             successor_expires_at: now + to_time(self.config.refresh_token_ttl),
             reuse_interval: to_time(self.config.refresh_reuse_interval),
         };
-        let family = match self.store.rotate_refresh(&request).await? {
+        let outcome = self.store.rotate_refresh(&request).await;
+        self.metrics.refresh(match &outcome {
+            Ok(RotateOutcome::Rotated(_)) => RefreshOutcome::Rotated,
+            Ok(RotateOutcome::Reissued(_)) => RefreshOutcome::Reissued,
+            Ok(RotateOutcome::Reused { .. }) => RefreshOutcome::ReuseDetected,
+            Ok(RotateOutcome::Invalid) => RefreshOutcome::Refused,
+            Err(_) => RefreshOutcome::Error,
+        });
+        let family = match outcome? {
             RotateOutcome::Rotated(f) | RotateOutcome::Reissued(f) => f,
             RotateOutcome::Reused { user_id } => {
                 tracing::warn!(user.id = %user_id, family.id = %parsed.family_id, "refresh token reuse: family revoked");

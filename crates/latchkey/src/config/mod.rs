@@ -14,6 +14,7 @@ mod duration;
 mod keys;
 mod limits;
 mod logging;
+mod metrics;
 mod oauth;
 mod passwords;
 mod server;
@@ -34,6 +35,7 @@ pub use database::DatabaseUrl;
 pub use duration::{format_duration, parse_duration};
 pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
+pub use metrics::MetricsConfig;
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 pub use passwords::Argon2Settings;
 pub use sessions::SessionStoreKind;
@@ -126,6 +128,8 @@ pub struct Config {
     /// `LATCHKEY_KEY_PUBLISH_AHEAD`: how long `keys rotate` publishes a new key before it
     /// signs (default 15m); the JWKS `max-age` is a third of it, at most 5 minutes.
     pub key_publish_ahead: Duration,
+    /// `LATCHKEY_METRICS_*`: the Prometheus listener (off by default).
+    pub metrics: MetricsConfig,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -144,6 +148,7 @@ const AREAS: &[&[&str]] = &[
     oauth::VARIABLES,
     sessions::VARIABLES,
     logging::VARIABLES,
+    metrics::VARIABLES,
 ];
 
 /// Whether `name` is a variable some area reads (per-provider OAuth variables aside).
@@ -190,6 +195,7 @@ impl Config {
         let limits = limits::parse(vars)?;
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
+        let metrics = metrics::parse(vars)?;
 
         let mut unknown_variables: Vec<String> = map
             .keys()
@@ -233,6 +239,7 @@ impl Config {
             content_security_policy: server.content_security_policy,
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
+            metrics,
             unknown_variables,
         })
     }
@@ -264,6 +271,7 @@ mod tests {
         assert_eq!(c.refresh_cookie_name, "__Secure-refresh_token");
         assert_eq!(c.signing_alg, SigningAlg::EdDSA);
         assert_eq!(c.password_min_length, 15);
+        assert_eq!(c.metrics.listen, None, "metrics are off by default");
         assert_eq!(
             c.argon2,
             Argon2Settings {
@@ -302,6 +310,8 @@ mod tests {
             ("LATCHKEY_ALLOWED_ORIGINS", "https://app.example/path"),
             ("LATCHKEY_SESSION_STORE", "redis"),
             ("LATCHKEY_REFRESH_REUSE_INTERVAL", "ten"),
+            ("LATCHKEY_METRICS_LISTEN", "9464"),
+            ("LATCHKEY_METRICS_SAMPLE_INTERVAL", "0s"),
         ];
         for (variable, value) in cases {
             assert_eq!(
@@ -402,6 +412,8 @@ mod tests {
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             ),
             ("LATCHKEY_LOG", "debug"),
+            ("LATCHKEY_METRICS_LISTEN", "127.0.0.1:9464"),
+            ("LATCHKEY_METRICS_SAMPLE_INTERVAL", "15s"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

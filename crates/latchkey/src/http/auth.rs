@@ -19,6 +19,7 @@ use super::strategy::{CurrentUser, Principal, Via};
 use crate::auth::{
     AuthError, Issued, Keep, LinkedIdentity, Login, LoginKind, Profile, Registration,
 };
+use crate::metrics::LoginMethod;
 
 /// Body of `POST /auth/register`.
 #[derive(Deserialize)]
@@ -183,7 +184,8 @@ pub async fn login(
     let issued = state
         .auth
         .login(&body.username, body.password, client)
-        .await?;
+        .await;
+    let issued = (state.auth.metrics()).counted_login(LoginMethod::Password, issued)?;
     Ok(state.token_response(&issued))
 }
 

@@ -87,6 +87,8 @@ impl AppState {
 /// The whole application router with its layers.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
+    // Outermost, so the latency counted includes every layer; `None` when metrics are off.
+    let request_metrics = state.auth.metrics().http_layer();
     let origins: Vec<HeaderValue> = config
         .allowed_origins
         .iter()
@@ -169,6 +171,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(time_limit))
         .layer(TraceLayer::new_for_http())
         .layer(security_headers(headers_for(&config)))
+        .layer(tower::util::option_layer(request_metrics))
 }
 
 /// helmet's defaults, with the configured Content-Security-Policy.

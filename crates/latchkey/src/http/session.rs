@@ -135,11 +135,13 @@ pub async fn login(
     }
     client.refresh_token = cookie(&headers, &state.config.refresh_cookie_name)
         .map(|t| secrecy::SecretString::from(t.to_owned()));
-    let (session, new_cookie) = state
+    let session = state
         .auth
         .cookie_sessions()
         .login(&body.username, body.password, client)
-        .await?;
+        .await;
+    let (session, new_cookie) = (state.auth.metrics())
+        .counted_login(crate::metrics::LoginMethod::CookieSession, session)?;
     // Only a successful login replaces the browser's earlier session: a mistyped password
     // must not log anyone out.
     if let Some(previous) = cookie(&headers, &state.config.session_cookie_name) {
