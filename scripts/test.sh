@@ -22,6 +22,13 @@ if [ ! -x .venv/bin/secantusd-py ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check secantusdb
 fi
 
+echo "== prometheus_client for the metrics tests (pip, into .venv)"
+# The real Prometheus text parser (prometheus_client.parser) reads what GET /metrics serves.
+if ! .venv/bin/python -c 'import prometheus_client' >/dev/null 2>&1; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check prometheus_client
+fi
+
 echo "== PostgreSQL for the PostgreSQL tests (Debian's postgresql, installed when missing)"
 # One throw-away cluster for the whole run (initdb into a temporary folder as an unprivileged
 # user, a free port), stopped and removed when this script exits; its URL is exported as

@@ -11,6 +11,8 @@ mod admin;
 mod api;
 #[cfg(test)]
 mod kit;
+#[cfg(test)]
+mod metrics;
 // The MongoDB area needs the `mongodb` feature (default-on); `LATCHKEY_TEST_STORE=mongodb`
 // does too.
 #[cfg(test)]
