@@ -1,6 +1,7 @@
 //! Counting HTTP requests by route template (axum's [`MatchedPath`]: `/auth/sessions/{id}`,
 //! never the raw path), method and status, with a latency histogram per route and method.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -8,13 +9,14 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use ::metrics::{Counter, Histogram};
+use ::metrics::{Counter, Histogram, Key, Recorder};
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::response::Response;
+use metrics_exporter_prometheus::PrometheusRecorder;
 use parking_lot::RwLock;
 
-use super::{Registry, label, series};
+use super::{METADATA, Registry, label, series};
 
 /// The `route` of a request no route matched (404s of the fallback): one value for every
 /// unknown path, so scanners cannot grow the label set.
@@ -44,70 +46,116 @@ fn method_index(method: &Method) -> usize {
     }
 }
 
-/// The handles of one route, registered on first use.
-struct RouteHandles {
+/// Statuses with a lock-free slot of their own; others go through a map.
+const COMMON_STATUSES: [u16; 16] = [
+    200, 201, 204, 302, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 502, 503,
+];
+
+/// The handles of one route, registered on first use. On the hot path (a common status) a
+/// request costs two lookups without locks, one counter increment and one histogram sample.
+pub(super) struct RouteHandles {
+    recorder: Arc<PrometheusRecorder>,
     route: Arc<str>,
     durations: [OnceLock<Histogram>; METHODS.len()],
-    requests: RwLock<HashMap<(usize, u16), Counter>>,
+    common: [[OnceLock<Counter>; COMMON_STATUSES.len()]; METHODS.len()],
+    other: RwLock<HashMap<(usize, u16), Counter>>,
 }
 
-/// Every route's handles, by route template.
+impl RouteHandles {
+    fn new(recorder: Arc<PrometheusRecorder>, route: &str) -> Self {
+        Self {
+            recorder,
+            route: Arc::from(route),
+            durations: Default::default(),
+            common: Default::default(),
+            other: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn requests(&self, method: usize, status: u16) -> Counter {
+        self.recorder.register_counter(
+            &Key::from_parts(
+                series::HTTP_REQUESTS,
+                vec![
+                    label("route", self.route.clone()),
+                    label("method", METHODS[method]),
+                    label("status", status.to_string()),
+                ],
+            ),
+            &METADATA,
+        )
+    }
+
+    fn record(&self, method: usize, status: u16, seconds: f64) {
+        self.durations[method]
+            .get_or_init(|| {
+                self.recorder.register_histogram(
+                    &Key::from_parts(
+                        series::HTTP_REQUEST_DURATION,
+                        vec![
+                            label("route", self.route.clone()),
+                            label("method", METHODS[method]),
+                        ],
+                    ),
+                    &METADATA,
+                )
+            })
+            .record(seconds);
+        if let Some(slot) = COMMON_STATUSES.iter().position(|s| *s == status) {
+            self.common[method][slot]
+                .get_or_init(|| self.requests(method, status))
+                .increment(1);
+            return;
+        }
+        if let Some(counter) = self.other.read().get(&(method, status)) {
+            counter.increment(1);
+            return;
+        }
+        self.other
+            .write()
+            .entry((method, status))
+            .or_insert_with(|| self.requests(method, status))
+            .increment(1);
+    }
+}
+
+/// Every route's handles, by route template (shared by the threads; each thread keeps its own
+/// copy of the map in [`THREAD_ROUTES`], so the hot path takes no lock).
 #[derive(Default)]
 pub(super) struct RouteTable {
     routes: RwLock<HashMap<Arc<str>, Arc<RouteHandles>>>,
 }
 
+thread_local! {
+    /// Per thread: registry id -> route template -> handles.
+    static THREAD_ROUTES: RefCell<HashMap<u64, HashMap<Box<str>, Arc<RouteHandles>>>> =
+        RefCell::new(HashMap::new());
+}
+
 impl RouteTable {
-    fn route(&self, route: &str) -> Arc<RouteHandles> {
+    fn shared(&self, registry: &Registry, route: &str) -> Arc<RouteHandles> {
         if let Some(handles) = self.routes.read().get(route) {
             return handles.clone();
         }
-        let route: Arc<str> = Arc::from(route);
         self.routes
             .write()
-            .entry(route.clone())
-            .or_insert_with(|| {
-                Arc::new(RouteHandles {
-                    route,
-                    durations: Default::default(),
-                    requests: RwLock::new(HashMap::new()),
-                })
-            })
+            .entry(Arc::from(route))
+            .or_insert_with(|| Arc::new(RouteHandles::new(registry.recorder.clone(), route)))
             .clone()
     }
 
-    fn record(&self, registry: &Registry, route: &str, method: usize, status: u16, seconds: f64) {
-        let handles = self.route(route);
-        handles.durations[method]
-            .get_or_init(|| {
-                registry.histogram(
-                    series::HTTP_REQUEST_DURATION,
-                    vec![
-                        label("route", handles.route.clone()),
-                        label("method", METHODS[method]),
-                    ],
-                )
-            })
-            .record(seconds);
-        if let Some(counter) = handles.requests.read().get(&(method, status)) {
-            counter.increment(1);
-            return;
-        }
-        handles
-            .requests
-            .write()
-            .entry((method, status))
-            .or_insert_with(|| {
-                registry.counter(
-                    series::HTTP_REQUESTS,
-                    vec![
-                        label("route", handles.route.clone()),
-                        label("method", METHODS[method]),
-                        label("status", status.to_string()),
-                    ],
-                )
-            })
-            .increment(1);
+    /// The handles of `route`, from this thread's cache when it has them.
+    fn route(&self, registry: &Registry, route: &str) -> Arc<RouteHandles> {
+        THREAD_ROUTES.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let routes = cache.entry(registry.id).or_default();
+            if let Some(handles) = routes.get(route) {
+                return handles.clone();
+            }
+            let handles = self.shared(registry, route);
+            routes.insert(Box::from(route), handles.clone());
+            handles
+        })
     }
 }
 
@@ -155,16 +203,16 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let started = Instant::now();
-        let route = request.extensions().get::<MatchedPath>().cloned();
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        let handles = self.registry.http.route(&self.registry, route);
         let method = method_index(request.method());
-        let registry = self.registry.clone();
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
-            let route = route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-            registry.http.record(
-                &registry,
-                route,
+            handles.record(
                 method,
                 response.status().as_u16(),
                 started.elapsed().as_secs_f64(),

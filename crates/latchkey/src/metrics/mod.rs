@@ -341,7 +341,9 @@ fn as_f64(n: impl TryInto<u64>) -> f64 {
 
 /// The recorder and the handles registered once.
 pub struct Registry {
-    recorder: PrometheusRecorder,
+    /// Unique in the process, never reused (the HTTP layer's per-thread caches key on it).
+    id: u64,
+    recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
     refreshes: [Counter; 5],
     /// Verify (login priority), hash (registration priority).
@@ -387,7 +389,8 @@ impl Registry {
             Ok(b) => b,
             Err(_) => PrometheusBuilder::new(),
         };
-        let recorder = builder.build_recorder();
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let recorder = Arc::new(builder.build_recorder());
         let handle = recorder.handle();
         describe(&recorder);
         let counter = |name, labels| recorder.register_counter(&key(name, labels), &METADATA);
@@ -437,6 +440,7 @@ impl Registry {
             store: store::OperationTable::default(),
             handle,
             recorder,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
