@@ -3,6 +3,7 @@
 //! No HTTP types and no database driver types live here; everything goes through [`Store`].
 
 pub mod admin;
+pub mod email;
 mod error;
 pub mod import;
 pub mod keys;
@@ -122,6 +123,10 @@ pub struct AuthService {
     identity_cache: TtlCache<Uuid, Arc<Vec<crate::store::IdentityRecord>>>,
     oidc: oidc::Providers,
     metrics: crate::metrics::Metrics,
+    /// Wakes the outbox worker after a message was enqueued.
+    mail_wake: Arc<tokio::sync::Notify>,
+    /// Bounds the forgotten-password lookups running after their answers were sent.
+    mail_jobs: Arc<tokio::sync::Semaphore>,
 }
 
 /// The time on `clock` at the stores' precision (milliseconds), so that what is returned at
@@ -302,6 +307,7 @@ impl AuthService {
             }
         };
         self.succeed_password_attempt(attempt).await?;
+        self.require_verified_email(&user)?;
         if verified.needs_rehash {
             // A rehash is an improvement, not a requirement: when the queue is full it waits
             // for the next login.

@@ -14,6 +14,7 @@ mod duration;
 mod keys;
 mod limits;
 mod logging;
+mod mail;
 mod metrics;
 mod oauth;
 mod passwords;
@@ -31,10 +32,11 @@ use std::time::Duration;
 use secrecy::{SecretSlice, SecretString};
 
 pub use cookies::SameSite;
-pub use database::DatabaseUrl;
+pub use database::{COPY_FROM_VAR, COPY_TO_VAR, DatabaseUrl};
 pub use duration::{format_duration, parse_duration};
 pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
+pub use mail::{MailConfig, MailTransport, SmtpTls};
 pub use metrics::MetricsConfig;
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 pub use passwords::Argon2Settings;
@@ -130,6 +132,9 @@ pub struct Config {
     pub key_publish_ahead: Duration,
     /// `LATCHKEY_METRICS_*`: the Prometheus listener (off by default).
     pub metrics: MetricsConfig,
+    /// `LATCHKEY_SMTP_URL`, `LATCHKEY_MAIL_*`, `LATCHKEY_EMAIL_*`, `LATCHKEY_PUBLIC_URL`,
+    /// `LATCHKEY_PASSWORD_RESET_TTL`, `LATCHKEY_REQUIRE_VERIFIED_EMAIL`: email.
+    pub mail: MailConfig,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -147,6 +152,7 @@ const AREAS: &[&[&str]] = &[
     limits::VARIABLES,
     oauth::VARIABLES,
     sessions::VARIABLES,
+    mail::VARIABLES,
     logging::VARIABLES,
     metrics::VARIABLES,
 ];
@@ -196,6 +202,7 @@ impl Config {
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
         let metrics = metrics::parse(vars)?;
+        let mail = mail::parse(vars, &server.issuer)?;
 
         let mut unknown_variables: Vec<String> = map
             .keys()
@@ -240,6 +247,7 @@ impl Config {
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
             metrics,
+            mail,
             unknown_variables,
         })
     }
@@ -386,6 +394,16 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_store_copy_variables_are_not_unknown() {
+        let c = config(&[
+            (COPY_FROM_VAR, "sqlite://a.db"),
+            (COPY_TO_VAR, "postgres://u:p@db/latchkey"),
+        ])
+        .unwrap();
+        assert!(c.unknown_variables.is_empty(), "{:?}", c.unknown_variables);
+    }
+
     /// Every settable variable with a valid non-default value, one OAuth provider included.
     fn full_map() -> HashMap<String, String> {
         [
@@ -414,6 +432,17 @@ mod tests {
             ("LATCHKEY_LOG", "debug"),
             ("LATCHKEY_METRICS_LISTEN", "127.0.0.1:9464"),
             ("LATCHKEY_METRICS_SAMPLE_INTERVAL", "15s"),
+            ("LATCHKEY_SMTP_URL", "smtps://u:p@mail.example.com"),
+            ("LATCHKEY_MAIL_FROM", "Example <no-reply@example.com>"),
+            ("LATCHKEY_PUBLIC_URL", "https://app.example.com/"),
+            ("LATCHKEY_EMAIL_VERIFY_TTL", "2d"),
+            ("LATCHKEY_PASSWORD_RESET_TTL", "15m"),
+            ("LATCHKEY_REQUIRE_VERIFIED_EMAIL", "true"),
+            ("LATCHKEY_EMAIL_MAX_PER_IP", "5"),
+            ("LATCHKEY_EMAIL_MAX_GLOBAL", "50"),
+            ("LATCHKEY_EMAIL_WINDOW", "10m"),
+            ("LATCHKEY_MAIL_MAX_ATTEMPTS", "3"),
+            ("LATCHKEY_MAIL_POLL_INTERVAL", "250ms"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -435,7 +464,10 @@ mod tests {
         }
         for name in AREAS.iter().flat_map(|area| area.iter()) {
             assert!(
-                read.contains(*name) || logging::VARIABLES.contains(name),
+                // Logging is set up before the configuration, and `store copy` reads its URLs.
+                read.contains(*name)
+                    || logging::VARIABLES.contains(name)
+                    || [COPY_FROM_VAR, COPY_TO_VAR].contains(name),
                 "{name} is listed but no parser reads it"
             );
         }

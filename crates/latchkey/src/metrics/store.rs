@@ -19,10 +19,10 @@ use uuid::Uuid;
 
 use super::{Registry, label, series};
 use crate::store::{
-    FamilyRecord, IdentityRecord, KeyStore, OAuthStateRecord, OAuthStore, RefreshStore,
-    RotateRequest, SecretRecord, SessionRecord, SessionStore, SigningKeyRecord, Store, StoreCounts,
-    StoreError, ThrottleCount, ThrottleStore, TokenHash, TransferStore, UnlinkOutcome, UserRecord,
-    UserStore,
+    EmailPurpose, EmailTokenRecord, FamilyRecord, IdentityRecord, KeyStore, MailStore,
+    OAuthStateRecord, OAuthStore, OutboxMessage, RefreshStore, RotateRequest, SecretRecord,
+    SessionRecord, SessionStore, SigningKeyRecord, Store, StoreCounts, StoreError, ThrottleCount,
+    ThrottleStore, TokenHash, TransferStore, UnlinkOutcome, UserRecord, UserStore,
 };
 
 /// The `outcome` labels of a store operation, in [`outcome_index`] order.
@@ -176,6 +176,49 @@ forward! {
         async fn list_identities(&self, user_id: Uuid) -> Result<Vec<IdentityRecord>, StoreError>;
         async fn create_user_with_identity(&self, user: &UserRecord, identity: &IdentityRecord) -> Result<(), StoreError>;
     }
+    MailStore {
+        async fn issue_email_token(
+            &self,
+            token: &EmailTokenRecord,
+            message: &OutboxMessage,
+        ) -> Result<(), StoreError>;
+        async fn find_email_token(
+            &self,
+            hash: TokenHash,
+            purpose: EmailPurpose,
+            now: OffsetDateTime,
+        ) -> Result<Option<EmailTokenRecord>, StoreError>;
+        async fn verify_email_with_token(
+            &self,
+            hash: TokenHash,
+            now: OffsetDateTime,
+        ) -> Result<Option<Uuid>, StoreError>;
+        async fn reset_password_with_token(
+            &self,
+            hash: TokenHash,
+            password_hash: &str,
+            now: OffsetDateTime,
+        ) -> Result<Option<Uuid>, StoreError>;
+        async fn set_email_verified(&self, user_id: Uuid, verified: bool) -> Result<bool, StoreError>;
+        async fn enqueue_mail(&self, message: &OutboxMessage) -> Result<(), StoreError>;
+        async fn claim_mail(
+            &self,
+            now: OffsetDateTime,
+            claim_id: Uuid,
+            lease_until: OffsetDateTime,
+            limit: u32,
+        ) -> Result<Vec<OutboxMessage>, StoreError>;
+        async fn delete_mail(&self, id: Uuid) -> Result<bool, StoreError>;
+        async fn retry_mail(
+            &self,
+            id: Uuid,
+            claim_id: Uuid,
+            attempts: u32,
+            next_attempt_at: OffsetDateTime,
+        ) -> Result<bool, StoreError>;
+        async fn count_mail(&self) -> Result<u64, StoreError>;
+        async fn purge_expired_mail(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+    }
     TransferStore {
         async fn counts(&self, now: OffsetDateTime) -> Result<StoreCounts, StoreError>;
         async fn list_live_families(&self, after: Option<Uuid>, limit: u32, now: OffsetDateTime) -> Result<Vec<FamilyRecord>, StoreError>;
@@ -289,6 +332,7 @@ mod tests {
             "purge_expired_windows",
             "purge_expired_sessions",
             "purge_expired_oauth_states",
+            "purge_expired_mail",
         ] {
             let line = format!(
                 "latchkey_store_operations_total{{operation=\"{operation}\",outcome=\"ok\"}} 1"

@@ -10,6 +10,7 @@
 mod copying;
 mod fixtures;
 mod keys;
+mod mail;
 mod oauth;
 mod refresh;
 mod reuse;
@@ -21,6 +22,7 @@ mod users;
 mod cases {
     pub use super::copying::*;
     pub use super::keys::*;
+    pub use super::mail::*;
     pub use super::oauth::*;
     pub use super::refresh::*;
     pub use super::security::*;
@@ -152,6 +154,13 @@ macro_rules! store_suite {
                 with_no_reuse_interval_the_predecessor_is_reuse_even_at_once,
                 a_throttle_count_is_given_back_but_never_below_zero,
                 the_login_generation_moves_on_and_the_flags_read_back,
+                an_email_token_is_stored_with_its_message_and_only_the_newest_lives,
+                a_verification_token_verifies_once_and_only_the_address_it_was_sent_to,
+                a_reset_sets_the_password_and_ends_every_login_in_one_step_once,
+                concurrent_uses_of_one_email_token_succeed_once,
+                claimed_mail_is_hidden_until_its_lease_ends_then_retried_or_deleted,
+                concurrent_claims_never_take_one_message_twice,
+                expired_email_tokens_and_unsent_mail_are_purged,
             );
         }
     };
