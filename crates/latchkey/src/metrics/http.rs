@@ -126,10 +126,12 @@ pub(super) struct RouteTable {
     routes: RwLock<HashMap<Arc<str>, Arc<RouteHandles>>>,
 }
 
+/// Route template -> handles.
+type Routes = HashMap<Box<str>, Arc<RouteHandles>>;
+
 thread_local! {
-    /// Per thread: registry id -> route template -> handles.
-    static THREAD_ROUTES: RefCell<HashMap<u64, HashMap<Box<str>, Arc<RouteHandles>>>> =
-        RefCell::new(HashMap::new());
+    /// Per thread: registry id -> that registry's routes.
+    static THREAD_ROUTES: RefCell<HashMap<u64, Routes>> = RefCell::new(HashMap::new());
 }
 
 impl RouteTable {
@@ -145,7 +147,7 @@ impl RouteTable {
     }
 
     /// The handles of `route`, from this thread's cache when it has them.
-    fn route(&self, registry: &Registry, route: &str) -> Arc<RouteHandles> {
+    fn handles_for(&self, registry: &Registry, route: &str) -> Arc<RouteHandles> {
         THREAD_ROUTES.with(|cache| {
             let mut cache = cache.borrow_mut();
             let routes = cache.entry(registry.id).or_default();
@@ -207,7 +209,7 @@ where
             .extensions()
             .get::<MatchedPath>()
             .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-        let handles = self.registry.http.route(&self.registry, route);
+        let handles = self.registry.http.handles_for(&self.registry, route);
         let method = method_index(request.method());
         let response = self.inner.call(request);
         Box::pin(async move {

