@@ -6,7 +6,9 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod http;
+pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod server;

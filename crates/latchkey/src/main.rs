@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use latchkey::Config;
 use latchkey::cli::Cli;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,20 +25,7 @@ async fn main() -> ExitCode {
     let filter = std::env::var("LATCHKEY_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok());
-    let filter = EnvFilter::try_new(
-        filter
-            .as_deref()
-            .unwrap_or("info,tower_http=warn,sqlx=warn"),
-    )
-    .unwrap_or_default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("LATCHKEY_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        subscriber.json().init();
-    } else {
-        subscriber.init();
-    }
+    latchkey::logging::init(config.log_format, filter.as_deref());
     for variable in &config.unknown_variables {
         tracing::warn!(variable, "unknown LATCHKEY_ variable ignored (a typo?)");
     }

@@ -8,6 +8,7 @@
 //! those lists together ([`AREAS`]), and a test proves that every name a parser reads is in
 //! one of them.
 
+mod audit;
 mod cookies;
 mod database;
 mod duration;
@@ -18,6 +19,7 @@ mod mail;
 mod metrics;
 mod oauth;
 mod passwords;
+mod proxies;
 mod server;
 mod sessions;
 mod testing;
@@ -31,15 +33,18 @@ use std::time::Duration;
 
 use secrecy::{SecretSlice, SecretString};
 
+pub use audit::AuditSettings;
 pub use cookies::SameSite;
 pub use database::{COPY_FROM_VAR, COPY_TO_VAR, DatabaseUrl};
 pub use duration::{format_duration, parse_duration};
 pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
+pub use logging::LogFormat;
 pub use mail::{MailConfig, MailTransport, SmtpTls};
 pub use metrics::MetricsConfig;
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 pub use passwords::Argon2Settings;
+pub use proxies::{ForwardedHeader, TrustedProxies};
 pub use sessions::SessionStoreKind;
 #[doc(hidden)]
 pub use testing::TEST_ISSUER;
@@ -132,6 +137,13 @@ pub struct Config {
     pub key_publish_ahead: Duration,
     /// `LATCHKEY_METRICS_*`: the Prometheus listener (off by default).
     pub metrics: MetricsConfig,
+    /// `LATCHKEY_AUDIT*`: the audit trail.
+    pub audit: AuditSettings,
+    /// `LATCHKEY_TRUSTED_PROXIES` and `LATCHKEY_FORWARDED_HEADER`: who may state the client
+    /// address (and request id), and in which header.
+    pub trusted_proxies: TrustedProxies,
+    /// `LATCHKEY_LOG_FORMAT`.
+    pub log_format: LogFormat,
     /// `LATCHKEY_SMTP_URL`, `LATCHKEY_MAIL_*`, `LATCHKEY_EMAIL_*`, `LATCHKEY_PUBLIC_URL`,
     /// `LATCHKEY_PASSWORD_RESET_TTL`, `LATCHKEY_REQUIRE_VERIFIED_EMAIL`: email.
     pub mail: MailConfig,
@@ -155,6 +167,8 @@ const AREAS: &[&[&str]] = &[
     mail::VARIABLES,
     logging::VARIABLES,
     metrics::VARIABLES,
+    audit::VARIABLES,
+    proxies::VARIABLES,
 ];
 
 /// Whether `name` is a variable some area reads (per-provider OAuth variables aside).
@@ -202,6 +216,9 @@ impl Config {
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
         let metrics = metrics::parse(vars)?;
+        let audit = audit::parse(vars)?;
+        let log_format = logging::parse(vars)?;
+        let trusted_proxies = proxies::parse(vars)?;
         let mail = mail::parse(vars, &server.issuer)?;
 
         let mut unknown_variables: Vec<String> = map
@@ -247,6 +264,9 @@ impl Config {
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
             metrics,
+            audit,
+            trusted_proxies,
+            log_format,
             mail,
             unknown_variables,
         })
@@ -320,6 +340,9 @@ mod tests {
             ("LATCHKEY_REFRESH_REUSE_INTERVAL", "ten"),
             ("LATCHKEY_METRICS_LISTEN", "9464"),
             ("LATCHKEY_METRICS_SAMPLE_INTERVAL", "0s"),
+            ("LATCHKEY_LOG_FORMAT", "xml"),
+            ("LATCHKEY_TRUSTED_PROXIES", "everyone"),
+            ("LATCHKEY_FORWARDED_HEADER", "x-real-ip"),
         ];
         for (variable, value) in cases {
             assert_eq!(
@@ -432,6 +455,9 @@ mod tests {
             ("LATCHKEY_LOG", "debug"),
             ("LATCHKEY_METRICS_LISTEN", "127.0.0.1:9464"),
             ("LATCHKEY_METRICS_SAMPLE_INTERVAL", "15s"),
+            ("LATCHKEY_LOG_FORMAT", "json"),
+            ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8"),
+            ("LATCHKEY_FORWARDED_HEADER", "forwarded"),
             ("LATCHKEY_SMTP_URL", "smtps://u:p@mail.example.com"),
             ("LATCHKEY_MAIL_FROM", "Example <no-reply@example.com>"),
             ("LATCHKEY_PUBLIC_URL", "https://app.example.com/"),
@@ -464,9 +490,9 @@ mod tests {
         }
         for name in AREAS.iter().flat_map(|area| area.iter()) {
             assert!(
-                // Logging is set up before the configuration, and `store copy` reads its URLs.
+                // `main` reads the log filter itself, and `store copy` reads its URLs.
                 read.contains(*name)
-                    || logging::VARIABLES.contains(name)
+                    || *name == "LATCHKEY_LOG"
                     || [COPY_FROM_VAR, COPY_TO_VAR].contains(name),
                 "{name} is listed but no parser reads it"
             );

@@ -2,12 +2,12 @@
 //!
 //! [`ApiError`] is the only thing here that builds a problem: its mapping to status, code and
 //! title is one exhaustive `match`. A 5xx answer carries its cause in an [`ErrorSource`]
-//! response extension (never in the body) and [`log_errors`] logs it once, with the request id.
+//! response extension (never in the body) and [`log_errors`] logs it once, in the request's span.
 
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use latchkey_guard::{BearerRejection, CrossSiteRejected, Problem, VerifyError};
@@ -326,34 +326,19 @@ fn internal(source: String) -> (Problem, Option<String>) {
     (problem, Some(source))
 }
 
-/// The request id header: the client's (when sane) or a fresh one, echoed on the answer.
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 /// Logs, once per request, the cause of any answer carrying an [`ErrorSource`] (every 5xx the
-/// server produced itself, and browser sign-ins that failed on our side), with the request id.
+/// server produced itself, and browser sign-ins that failed on our side), inside the request's
+/// span (so with its request id, method, route and client address).
 pub async fn log_errors(request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .filter(|v| v.len() <= 64 && v.to_str().is_ok())
-        .cloned();
-    let method = request.method().clone();
-    let uri = request.uri().clone();
+    let path = request.uri().path().to_owned();
     let mut response = next.run(request).await;
     if let Some(ErrorSource(source)) = response.extensions_mut().remove::<ErrorSource>() {
-        let id = id.unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                .unwrap_or_else(|_| HeaderValue::from_static("-"))
-        });
         tracing::error!(
-            request.id = id.to_str().unwrap_or("-"),
-            %method,
-            path = uri.path(),
+            path,
             status = response.status().as_u16(),
             error = %source,
             "request failed"
         );
-        response.headers_mut().insert(REQUEST_ID.clone(), id);
     }
     response
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: the router, its layers and the shared state.
 
 mod admin;
+mod audit;
 mod auth;
 mod cookies;
 mod email;
@@ -8,6 +9,7 @@ pub mod error;
 mod extract;
 mod health;
 mod oauth;
+pub mod request_context;
 mod session;
 pub mod strategy;
 mod well_known;
@@ -27,7 +29,6 @@ use axum::routing::{delete, get, post, put};
 use latchkey_guard::{CrossSiteCheck, SecurityHeaders, Verifier, security_headers};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthService;
 use crate::config::Config;
@@ -106,7 +107,11 @@ pub fn router(state: AppState) -> Router {
                 HeaderName::from_static("x-csrf-token"),
             ])
             // So that a page on an allowed origin can honour 429/503 and Bearer challenges.
-            .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+            .expose_headers([
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+                request_context::REQUEST_ID.clone(),
+            ])
             .max_age(Duration::from_secs(600))
     });
     // Everything that needs keys from the store answers 503 until they are loaded.
@@ -145,6 +150,8 @@ pub fn router(state: AppState) -> Router {
         .route("/session/csrf", get(session::csrf))
         .route("/session/data", put(session::set_data))
         .route("/session/logout", post(session::logout))
+        .route("/auth/activity", get(audit::activity.layer(either())))
+        .route("/admin/audit", get(audit::admin_audit))
         .route("/admin/users", get(admin::list_users))
         .route("/admin/users/{id}/roles", put(admin::set_roles))
         .route(
@@ -159,6 +166,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route_layer(RequireKeys(state.auth.clone()));
+    let audit_layer = config
+        .audit
+        .enabled
+        .then(|| axum::middleware::from_fn_with_state(state.clone(), audit::request_client));
     let app = Router::new()
         .merge(needs_keys)
         .route(
@@ -170,6 +181,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
+    let app = match audit_layer {
+        Some(layer) => app.layer(layer),
+        None => app,
+    };
     // Only sealed-cookie sessions are ever re-issued on a plain request (sliding idle timeout).
     let app = if config.session_store == crate::config::SessionStoreKind::Cookie {
         app.layer(axum::middleware::from_fn(strategy::session_cookie_writer))
@@ -181,8 +196,10 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
         .layer(axum::middleware::from_fn(error::log_errors))
         .layer(axum::middleware::from_fn(time_limit))
-        .layer(TraceLayer::new_for_http())
         .layer(security_headers(headers_for(&config)))
+        .layer(request_context::RequestContext(Arc::new(
+            config.trusted_proxies.clone(),
+        )))
         .layer(tower::util::option_layer(request_metrics))
 }
 

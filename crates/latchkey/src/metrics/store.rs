@@ -19,10 +19,11 @@ use uuid::Uuid;
 
 use super::{Registry, label, series};
 use crate::store::{
-    EmailPurpose, EmailTokenRecord, FamilyRecord, IdentityRecord, KeyStore, MailStore,
-    OAuthStateRecord, OAuthStore, OutboxMessage, RefreshStore, RotateRequest, SecretRecord,
-    SessionRecord, SessionStore, SigningKeyRecord, Store, StoreCounts, StoreError, ThrottleCount,
-    ThrottleStore, TokenHash, TransferStore, UnlinkOutcome, UserRecord, UserStore,
+    AuditQuery, AuditRecord, AuditStore, AuditedChange, EmailPurpose, EmailTokenRecord,
+    FamilyRecord, IdentityRecord, KeyStore, MailStore, OAuthStateRecord, OAuthStore, OutboxMessage,
+    RefreshStore, RotateRequest, SecretRecord, SessionRecord, SessionStore, SigningKeyRecord,
+    Store, StoreCounts, StoreError, ThrottleCount, ThrottleStore, TokenHash, TransferStore,
+    UnlinkOutcome, UserRecord, UserStore,
 };
 
 /// The `outcome` labels of a store operation, in [`outcome_index`] order.
@@ -229,6 +230,26 @@ forward! {
         async fn import_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
         async fn import_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
         async fn import_server_secret(&self, secret: &SecretRecord) -> Result<(), StoreError>;
+    }
+    AuditStore {
+        async fn audited(
+            &self,
+            change: AuditedChange<'_>,
+            records: &[AuditRecord],
+        ) -> Result<u64, StoreError>;
+        async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+        async fn claim_audit_deliveries(
+            &self,
+            now: OffsetDateTime,
+            lease_until: OffsetDateTime,
+            limit: u32,
+        ) -> Result<Vec<AuditRecord>, StoreError>;
+        async fn set_audit_delivery(
+            &self,
+            id: Uuid,
+            due: Option<OffsetDateTime>,
+        ) -> Result<(), StoreError>;
+        async fn purge_expired_audit(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
     }
     Store {
         async fn ping(&self) -> Result<(), StoreError>;

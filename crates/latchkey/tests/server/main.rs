@@ -10,6 +10,8 @@ mod admin;
 #[cfg(test)]
 mod api;
 #[cfg(test)]
+mod audit;
+#[cfg(test)]
 mod email;
 #[cfg(test)]
 mod kit;
@@ -22,5 +24,7 @@ mod metrics;
 mod mongo;
 #[cfg(test)]
 mod oidc;
+#[cfg(test)]
+mod ops;
 #[cfg(test)]
 mod postgres;

@@ -69,6 +69,14 @@ impl Inner {
         run(self.sessions.create_indexes(sessions)).await?;
         run(self.throttle.create_indexes([expiry("window_ends_at")])).await?;
         run(self.oauth_states.create_indexes([expiry("expires_at")])).await?;
+        let webhook = index(doc! { "webhook_due": 1 }, "webhook_due", false);
+        let audit = [
+            index(doc! { "user_id": 1, "_id": -1 }, "user_id_id", false),
+            index(doc! { "event": 1, "_id": -1 }, "event_id", false),
+            expiry("expires_at"),
+            webhook,
+        ];
+        run(self.audit.create_indexes(audit)).await?;
         let email_tokens = [
             index(
                 doc! { "user_id": 1, "purpose": 1 },
