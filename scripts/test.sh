@@ -23,6 +23,13 @@ if [ ! -x .venv/bin/secantusd-py ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check secantusdb
 fi
 
+echo "== prometheus_client for the metrics tests (pip, into .venv)"
+# The real Prometheus text parser (prometheus_client.parser) reads what GET /metrics serves.
+if ! .venv/bin/python -c 'import prometheus_client' >/dev/null 2>&1; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check prometheus_client
+fi
+
 echo "== aiosmtpd for the email tests (pip, into .venv)"
 # A real SMTP server (PyPI); the email tests start their own on free ports
 # (crates/latchkey/tests/server/email/smtp_sink.py) and read the mail it receives.

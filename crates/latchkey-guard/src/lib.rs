@@ -74,4 +74,6 @@ pub use step_up::{
     InsufficientUserAuthentication, RequireMfa, RequireStepUpLayer, RequireStepUpService, StepUp,
     StepUpRejection, require_step_up,
 };
-pub use verify::{AccessClaims, Audience, Verifier, VerifierSettings, VerifyError, bearer_token};
+pub use verify::{
+    AccessClaims, Audience, Verifier, VerifierSettings, VerifierStats, VerifyError, bearer_token,
+};

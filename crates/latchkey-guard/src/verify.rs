@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
@@ -178,6 +179,46 @@ pub struct Verifier {
     /// Per-process random keys for the slot hash.
     slot_hasher: RandomState,
     pub(crate) refresher: Option<Refresher>,
+    /// What [`Verifier::stats`] reports.
+    counters: Counters,
+}
+
+/// How many tokens a [`Verifier`] has checked since it was made: plain counters an operator's
+/// metrics can read at scrape time (the guard itself depends on no metrics library).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifierStats {
+    /// Tokens answered from the cache of already-verified tokens.
+    pub cache_hits: u64,
+    /// Tokens checked in full (signature and claims) that passed.
+    pub verified: u64,
+    /// Tokens checked in full that were refused.
+    pub refused: u64,
+}
+
+impl VerifierStats {
+    /// Every verification: `cache_hits + verified + refused`.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.cache_hits + self.verified + self.refused
+    }
+
+    /// The share of verifications answered from the cache (0 before the first).
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)] // a ratio: the precision of f64 is plenty
+    pub fn cache_hit_ratio(&self) -> f64 {
+        match self.total() {
+            0 => 0.0,
+            total => self.cache_hits as f64 / total as f64,
+        }
+    }
+}
+
+/// The counters behind [`VerifierStats`]; relaxed atomics, one increment per verification.
+#[derive(Default)]
+struct Counters {
+    cache_hits: AtomicU64,
+    verified: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// A verified token: its whole text and its claims.
@@ -197,6 +238,17 @@ impl Verifier {
             cache,
             slot_hasher: RandomState::new(),
             refresher: None,
+            counters: Counters::default(),
+        }
+    }
+
+    /// How many tokens this verifier has checked, by result (counted since it was made).
+    #[must_use]
+    pub fn stats(&self) -> VerifierStats {
+        VerifierStats {
+            cache_hits: self.counters.cache_hits.load(Ordering::Relaxed),
+            verified: self.counters.verified.load(Ordering::Relaxed),
+            refused: self.counters.refused.load(Ordering::Relaxed),
         }
     }
 
@@ -290,11 +342,21 @@ impl Verifier {
             // The cache's deadline is monotonic time; the injected clock has the last word, so
             // a clock moved past `exp` never gets a cached token back.
             if self.check_times(&hit.claims, None, now).is_ok() {
+                self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Arc::clone(&hit.claims));
             }
             self.cache.remove(&slot);
         }
-        let claims = Arc::new(self.verify_uncached(token, now)?);
+        let claims = match self.verify_uncached(token, now) {
+            Ok(claims) => {
+                self.counters.verified.fetch_add(1, Ordering::Relaxed);
+                Arc::new(claims)
+            }
+            Err(e) => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
         let remaining = (claims.exp + self.settings.leeway.as_secs()).saturating_sub(now);
         let cached = CachedToken {
             token: token.into(),
@@ -440,6 +502,31 @@ mod tests {
         assert!(verifier.verify(&token).is_ok(), "inside the 30 s leeway");
         clock.advance(Duration::from_secs(2));
         assert_eq!(verifier.verify(&token), Err(VerifyError::Expired));
+    }
+
+    #[test]
+    fn stats_count_cache_hits_full_checks_and_refusals() {
+        let clock = TestClock::new();
+        let verifier = verifier(&clock);
+        assert_eq!(verifier.stats(), VerifierStats::default());
+        assert!(verifier.stats().cache_hit_ratio().abs() < f64::EPSILON);
+        let now = clock.unix_seconds();
+        let token = token(now, now + 300, None);
+        for _ in 0..3 {
+            assert!(verifier.verify(&token).is_ok());
+        }
+        assert!(verifier.verify("not.a.token").is_err());
+        let stats = verifier.stats();
+        assert_eq!(
+            stats,
+            VerifierStats {
+                cache_hits: 2,
+                verified: 1,
+                refused: 1
+            }
+        );
+        assert_eq!(stats.total(), 4);
+        assert!((stats.cache_hit_ratio() - 0.5).abs() < f64::EPSILON);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod http;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod server;
 pub mod store;
 

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::auth::{AuthError, AuthService};
 use crate::config::Config;
 use crate::http::{AppState, router};
+use crate::metrics::Metrics;
 use crate::store::{self, Store, StoreError};
 
 /// How often signing keys are re-read from the store by default (a rotation made by the CLI or
@@ -28,6 +29,7 @@ pub struct Server {
     stop: watch::Sender<bool>,
     serving: JoinHandle<std::io::Result<()>>,
     jobs: Vec<JoinHandle<()>>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Server {
@@ -48,15 +50,30 @@ impl Server {
 
     /// As [`Server::start`], on a listener the caller already holds (`config.listen` is not
     /// used): tests and scripts bind port 0 first and know the address before the server runs.
+    /// The metrics listener (`config.metrics.listen`, when set) is bound here; port 0 works
+    /// too, see [`Server::metrics_addr`].
     ///
     /// # Errors
-    /// When the store cannot be opened or the keys are unusable.
+    /// When the store cannot be opened, the keys are unusable or the metrics address cannot be
+    /// bound.
     pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         let config = Arc::new(config);
-        let store = store::open(&config.database_url)
+        let metrics_listener = match config.metrics.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the metrics listener {addr}"))?,
+            ),
+            None => None,
+        };
+        let metrics = Metrics::for_config(&config.metrics);
+        let unmetered = store::open(&config.database_url)
             .await
             .context("opening the store")?;
-        let auth = Arc::new(AuthService::unloaded(store.clone(), config.clone())?);
+        let store = metrics.wrap_store(unmetered.clone());
+        let auth = Arc::new(
+            AuthService::unloaded(store.clone(), config.clone())?.with_metrics(metrics.clone()),
+        );
         match auth.load().await {
             Ok(()) => {}
             Err(AuthError::Store(StoreError::Unavailable(e))) => {
@@ -66,6 +83,32 @@ impl Server {
         }
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
+        let mut jobs = Vec::new();
+        let mut metrics_addr = None;
+        if let Some(metrics_listener) = metrics_listener {
+            metrics_addr = Some(metrics_listener.local_addr()?);
+            let mut stopped = stop.subscribe();
+            let serving = crate::metrics::serve(
+                metrics_listener,
+                metrics.clone(),
+                auth.clone(),
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            );
+            jobs.push(tokio::spawn(async move {
+                if let Err(e) = serving.await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            }));
+            jobs.push(crate::metrics::spawn_sampler(
+                metrics,
+                unmetered,
+                config.clock.clone(),
+                config.metrics.sample_interval,
+            ));
+            tracing::info!(addr = %metrics_addr.unwrap_or(addr), "metrics listening");
+        }
         let key_reload_every = config.key_reload_interval;
         let limits = ConnectionLimits {
             header_read_timeout: config.limits.header_read_timeout,
@@ -89,10 +132,10 @@ impl Server {
             })
             .await
         });
-        let mut jobs = vec![
+        jobs.extend([
             spawn_key_reload(auth.clone(), key_reload_every),
             spawn_purge(auth.clone()),
-        ];
+        ]);
         // The outbox worker: sends what this and other instances enqueued (and what a previous
         // run left unsent).
         jobs.extend(outbox.map(crate::mail::outbox::OutboxWorker::spawn));
@@ -104,7 +147,14 @@ impl Server {
             stop,
             serving,
             jobs,
+            metrics_addr,
         })
+    }
+
+    /// The bound address of the metrics listener, when metrics are on.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The bound address.

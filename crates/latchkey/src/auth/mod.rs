@@ -41,6 +41,7 @@ pub use startup::verifier_for;
 pub use views::{LinkedIdentity, Login, LoginKind, Profile};
 
 use crate::config::Config;
+use crate::metrics::RefreshOutcome;
 use crate::store::{
     AuditOutcome, AuditedChange, FamilyRecord, RotateOutcome, RotateRequest, Store, UserRecord,
 };
@@ -130,6 +131,7 @@ pub struct AuthService {
     /// Whether a user has a second factor, for `/auth/me` (logins always ask the store).
     mfa_cache: TtlCache<Uuid, bool>,
     oidc: oidc::Providers,
+    metrics: crate::metrics::Metrics,
     /// Wakes the outbox worker after a message was enqueued.
     mail_wake: Arc<tokio::sync::Notify>,
     /// Bounds the forgotten-password lookups running after their answers were sent.
@@ -462,7 +464,10 @@ impl AuthService {
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, token: &str) -> Result<Issued, AuthError> {
         let codec = self.codec()?;
-        let parsed = codec.parse(token).ok_or(AuthError::InvalidRefreshToken)?;
+        let Some(parsed) = codec.parse(token) else {
+            self.metrics.refresh(RefreshOutcome::Refused);
+            return Err(AuthError::InvalidRefreshToken);
+        };
         let now = self.now();
         let (_, successor) = codec.mint(parsed.family_id, parsed.generation.saturating_add(1));
         let request = RotateRequest {
@@ -481,11 +486,18 @@ impl AuthService {
             details: serde_json::json!({ "family_id": parsed.family_id }),
         };
         let reuse_record = self.audit_records(None, [reuse]).pop();
-        let family = match self
+        let outcome = self
             .store
             .rotate_refresh_audited(&request, reuse_record)
-            .await?
-        {
+            .await;
+        self.metrics.refresh(match &outcome {
+            Ok(RotateOutcome::Rotated(_)) => RefreshOutcome::Rotated,
+            Ok(RotateOutcome::Reissued(_)) => RefreshOutcome::Reissued,
+            Ok(RotateOutcome::Reused { .. }) => RefreshOutcome::ReuseDetected,
+            Ok(RotateOutcome::Invalid) => RefreshOutcome::Refused,
+            Err(_) => RefreshOutcome::Error,
+        });
+        let family = match outcome? {
             RotateOutcome::Rotated(f) | RotateOutcome::Reissued(f) => f,
             RotateOutcome::Reused { user_id } => {
                 tracing::warn!(user.id = %user_id, family.id = %parsed.family_id, "refresh token reuse: family revoked");

@@ -67,7 +67,13 @@ struct Shared {
     /// At most this many threads hash registrations at once (half of them, at least one), so
     /// a registration flood always leaves threads, and cores, free for logins.
     registration_threads: usize,
+    /// Told how long each hash took (the metrics' histogram), when set.
+    observer: OnceLock<DurationObserver>,
 }
+
+/// Receives the priority and duration of every hash computed (see
+/// [`PasswordHasherPool::observe_durations`]).
+pub type DurationObserver = Box<dyn Fn(Priority, std::time::Duration) + Send + Sync>;
 
 impl Shared {
     /// The next job and its priority: a login when one waits, else a registration when fewer
@@ -153,6 +159,7 @@ impl PasswordHasherPool {
             registration_capacity: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             registration_threads: (threads / 2).max(1),
+            observer: OnceLock::new(),
         });
         for i in 0..threads.max(1) {
             let shared = shared.clone();
@@ -204,6 +211,12 @@ impl PasswordHasherPool {
         self.shared
             .registration_capacity
             .store((login_jobs / 4).max(1), Ordering::Relaxed);
+    }
+
+    /// Calls `observer` with the priority and duration of every hash computed from now on (once
+    /// per pool: a second observer is ignored).
+    pub fn observe_durations(&self, observer: DurationObserver) {
+        let _ = self.shared.observer.set(observer);
     }
 
     /// How many jobs wait (logins, registrations) and how many are being hashed.
@@ -327,6 +340,7 @@ impl PasswordHasherPool {
     ) -> Result<T, AuthError> {
         let (done, result) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
+        let shared = self.shared.clone();
         self.submit(
             priority,
             Box::new(move || {
@@ -335,7 +349,12 @@ impl PasswordHasherPool {
                 if done.is_closed() {
                     return;
                 }
-                let _ = done.send(span.in_scope(work));
+                let started = std::time::Instant::now();
+                let output = span.in_scope(work);
+                if let Some(observe) = shared.observer.get() {
+                    observe(priority, started.elapsed());
+                }
+                let _ = done.send(output);
             }),
         )?;
         result

@@ -101,9 +101,32 @@ impl AuthService {
             users: TtlCache::new(10_000),
             identity_cache: TtlCache::new(10_000),
             mfa_cache: TtlCache::new(10_000),
+            metrics: crate::metrics::Metrics::default(),
             mail_wake: Arc::new(tokio::sync::Notify::new()),
             mail_jobs: Arc::new(tokio::sync::Semaphore::new(email::MAX_PENDING_LOOKUPS)),
         })
+    }
+
+    /// The service counting into `metrics` (logins, refreshes, password-hash durations).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        if let Some(observer) = metrics.password_observer() {
+            self.passwords.observe_durations(observer);
+        }
+        self.metrics = metrics;
+        self
+    }
+
+    /// What this service counts into (empty when metrics are off).
+    #[must_use]
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The password-hashing pool's load: logins waiting, registrations waiting, hashes running.
+    #[must_use]
+    pub fn password_load(&self) -> (usize, usize, usize) {
+        self.passwords.load()
     }
 
     /// Fetches the refresh-token and session keys (storing new ones on first start) and loads

@@ -16,6 +16,7 @@ mod keys;
 mod limits;
 mod logging;
 mod mail;
+mod metrics;
 mod mfa;
 mod oauth;
 mod passwords;
@@ -41,6 +42,7 @@ pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
 pub use logging::LogFormat;
 pub use mail::{MailConfig, MailTransport, SmtpTls};
+pub use metrics::MetricsConfig;
 pub use mfa::MfaSettings;
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 pub use passwords::Argon2Settings;
@@ -137,6 +139,8 @@ pub struct Config {
     /// `LATCHKEY_KEY_PUBLISH_AHEAD`: how long `keys rotate` publishes a new key before it
     /// signs (default 15m); the JWKS `max-age` is a third of it, at most 5 minutes.
     pub key_publish_ahead: Duration,
+    /// `LATCHKEY_METRICS_*`: the Prometheus listener (off by default).
+    pub metrics: MetricsConfig,
     /// `LATCHKEY_AUDIT*`: the audit trail.
     pub audit: AuditSettings,
     /// `LATCHKEY_TRUSTED_PROXIES` and `LATCHKEY_FORWARDED_HEADER`: who may state the client
@@ -167,6 +171,7 @@ const AREAS: &[&[&str]] = &[
     sessions::VARIABLES,
     mail::VARIABLES,
     logging::VARIABLES,
+    metrics::VARIABLES,
     audit::VARIABLES,
     proxies::VARIABLES,
 ];
@@ -216,6 +221,7 @@ impl Config {
         let mfa = mfa::parse(vars)?;
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
+        let metrics = metrics::parse(vars)?;
         let audit = audit::parse(vars)?;
         let log_format = logging::parse(vars)?;
         let trusted_proxies = proxies::parse(vars)?;
@@ -264,6 +270,7 @@ impl Config {
             content_security_policy: server.content_security_policy,
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
+            metrics,
             audit,
             trusted_proxies,
             log_format,
@@ -299,6 +306,7 @@ mod tests {
         assert_eq!(c.refresh_cookie_name, "__Secure-refresh_token");
         assert_eq!(c.signing_alg, SigningAlg::EdDSA);
         assert_eq!(c.password_min_length, 15);
+        assert_eq!(c.metrics.listen, None, "metrics are off by default");
         assert_eq!(
             c.argon2,
             Argon2Settings {
@@ -337,6 +345,8 @@ mod tests {
             ("LATCHKEY_ALLOWED_ORIGINS", "https://app.example/path"),
             ("LATCHKEY_SESSION_STORE", "redis"),
             ("LATCHKEY_REFRESH_REUSE_INTERVAL", "ten"),
+            ("LATCHKEY_METRICS_LISTEN", "9464"),
+            ("LATCHKEY_METRICS_SAMPLE_INTERVAL", "0s"),
             ("LATCHKEY_LOG_FORMAT", "xml"),
             ("LATCHKEY_TRUSTED_PROXIES", "everyone"),
             ("LATCHKEY_FORWARDED_HEADER", "x-real-ip"),
@@ -450,6 +460,8 @@ mod tests {
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             ),
             ("LATCHKEY_LOG", "debug"),
+            ("LATCHKEY_METRICS_LISTEN", "127.0.0.1:9464"),
+            ("LATCHKEY_METRICS_SAMPLE_INTERVAL", "15s"),
             ("LATCHKEY_LOG_FORMAT", "json"),
             ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8"),
             ("LATCHKEY_FORWARDED_HEADER", "forwarded"),

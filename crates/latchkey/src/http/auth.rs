@@ -19,6 +19,7 @@ use super::strategy::{CurrentUser, Principal, Via};
 use crate::auth::{
     AuthError, Issued, Keep, LinkedIdentity, Login, LoginKind, Profile, Registration,
 };
+use crate::metrics::LoginMethod;
 
 /// Body of `POST /auth/register`.
 #[derive(Deserialize)]
@@ -187,7 +188,8 @@ pub async fn login(
     let step = state
         .auth
         .login(&body.username, body.password, client)
-        .await?;
+        .await;
+    let step = (state.auth.metrics()).counted_login_step(LoginMethod::Password, step)?;
     Ok(state.login_step_response(&step))
 }
 

@@ -261,10 +261,12 @@ pub async fn login_mfa(
     }
     client.refresh_token = cookie(&headers, &state.config.refresh_cookie_name)
         .map(|t| SecretString::from(t.to_owned()));
-    match state
+    let completed = state
         .auth
         .complete_mfa_login(&body.mfa_token, proof, client)
-        .await?
+        .await;
+    match (state.auth.metrics())
+        .counted_login(crate::metrics::LoginMethod::SecondFactor, completed)?
     {
         Completed::Token(issued) => Ok(state.token_response(&issued)),
         Completed::Session(started) => {

@@ -90,6 +90,8 @@ impl AppState {
 /// The whole application router with its layers.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
+    // Outermost, so the latency counted includes every layer; `None` when metrics are off.
+    let request_metrics = state.auth.metrics().http_layer();
     let origins: Vec<HeaderValue> = config
         .allowed_origins
         .iter()
@@ -215,6 +217,7 @@ pub fn router(state: AppState) -> Router {
         .layer(request_context::RequestContext(Arc::new(
             config.trusted_proxies.clone(),
         )))
+        .layer(tower::util::option_layer(request_metrics))
 }
 
 /// helmet's defaults, with the configured Content-Security-Policy.

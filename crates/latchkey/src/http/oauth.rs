@@ -21,6 +21,7 @@ use super::extract::{ApiJson, Client};
 use super::strategy::CurrentUser;
 use crate::auth::AuthError;
 use crate::auth::oidc::{Begun, CallbackParams};
+use crate::metrics::LoginMethod;
 
 /// Body of `POST /auth/oauth/{provider}/link`.
 #[derive(Deserialize)]
@@ -156,12 +157,18 @@ pub async fn callback(
         error: get("error"),
     };
     let binding = cookie(&headers, state.binding_cookie_name());
-    match state
+    let result = state
         .auth
         .sign_in()
         .callback(&provider, params, binding, client)
-        .await
-    {
+        .await;
+    // A linking callback issues nothing: not a login (its failures count, indistinguishable).
+    match &result {
+        Ok(done) if done.issued.is_none() => {}
+        Ok(_) => (state.auth.metrics()).login::<()>(LoginMethod::Oidc, &Ok(())),
+        Err(failure) => (state.auth.metrics()).login_failed(LoginMethod::Oidc, &failure.error),
+    }
+    match result {
         Ok(done) => {
             let mut cookies = vec![state.binding_cookie("", 0)];
             if let Some(issued) = &done.issued {

@@ -136,11 +136,13 @@ pub async fn login(
     }
     client.refresh_token = cookie(&headers, &state.config.refresh_cookie_name)
         .map(|t| secrecy::SecretString::from(t.to_owned()));
-    match state
+    let step = state
         .auth
         .cookie_sessions()
         .login(&body.username, body.password, client)
-        .await?
+        .await;
+    match (state.auth.metrics())
+        .counted_login_step(crate::metrics::LoginMethod::CookieSession, step)?
     {
         LoginStep::Done((session, new_cookie)) => {
             session_started(&state, &headers, &session, &new_cookie).await

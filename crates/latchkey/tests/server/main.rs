@@ -15,6 +15,7 @@ mod audit;
 mod email;
 #[cfg(test)]
 mod kit;
+mod metrics;
 #[cfg(test)]
 mod mfa;
 // The MongoDB area needs the `mongodb` feature (default-on); `LATCHKEY_TEST_STORE=mongodb`
