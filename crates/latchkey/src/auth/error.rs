@@ -53,6 +53,9 @@ pub enum AuthError {
         "this is the account's last way to log in; set a password or link another provider first"
     )]
     LastLoginMethod,
+    /// A passkey (WebAuthn) operation was refused.
+    #[error(transparent)]
+    Passkey(super::passkeys::PasskeyError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -8,6 +8,7 @@ pub mod import;
 pub mod keys;
 pub mod legacy_hash;
 pub mod oidc;
+pub mod passkeys;
 pub mod password;
 mod reauth;
 pub mod refresh;

@@ -22,6 +22,7 @@ mod testing;
 mod throttle;
 mod tokens;
 mod vars;
+mod webauthn;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ pub use sessions::SessionStoreKind;
 pub use testing::TEST_ISSUER;
 pub use throttle::ThrottleSettings;
 use vars::Vars;
+pub use webauthn::WebauthnConfig;
 
 /// A setting that could not be accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -126,6 +128,9 @@ pub struct Config {
     /// `LATCHKEY_KEY_PUBLISH_AHEAD`: how long `keys rotate` publishes a new key before it
     /// signs (default 15m); the JWKS `max-age` is a third of it, at most 5 minutes.
     pub key_publish_ahead: Duration,
+    /// `LATCHKEY_WEBAUTHN_*`: the passkey relying party; `None` turns passkeys off (an IP
+    /// issuer with nothing set).
+    pub webauthn: Option<WebauthnConfig>,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -144,6 +149,7 @@ const AREAS: &[&[&str]] = &[
     oauth::VARIABLES,
     sessions::VARIABLES,
     logging::VARIABLES,
+    webauthn::VARIABLES,
 ];
 
 /// Whether `name` is a variable some area reads (per-provider OAuth variables aside).
@@ -190,6 +196,7 @@ impl Config {
         let limits = limits::parse(vars)?;
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
+        let webauthn = webauthn::parse(vars, &server.issuer)?;
 
         let mut unknown_variables: Vec<String> = map
             .keys()
@@ -233,6 +240,7 @@ impl Config {
             content_security_policy: server.content_security_policy,
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
+            webauthn,
             unknown_variables,
         })
     }

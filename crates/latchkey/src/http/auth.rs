@@ -131,7 +131,7 @@ pub(super) fn no_store(mut response: Response) -> Response {
 }
 
 impl AppState {
-    fn token_response(&self, issued: &Issued) -> Response {
+    pub(super) fn token_response(&self, issued: &Issued) -> Response {
         let body = json!({
             "access_token": issued.access_token.expose_secret(),
             "token_type": "Bearer",

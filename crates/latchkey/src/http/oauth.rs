@@ -41,7 +41,7 @@ pub struct UnlinkBody {
 }
 
 /// When the caller last authenticated: `auth_time` of a token, the start of a session.
-fn auth_time(who: &Principal) -> Option<OffsetDateTime> {
+pub(super) fn auth_time(who: &Principal) -> Option<OffsetDateTime> {
     match &who.via {
         Via::Bearer(claims) => claims
             .auth_time

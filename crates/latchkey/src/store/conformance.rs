@@ -11,6 +11,7 @@ mod copying;
 mod fixtures;
 mod keys;
 mod oauth;
+mod passkeys;
 mod refresh;
 mod reuse;
 mod security;
@@ -22,6 +23,7 @@ mod cases {
     pub use super::copying::*;
     pub use super::keys::*;
     pub use super::oauth::*;
+    pub use super::passkeys::*;
     pub use super::refresh::*;
     pub use super::security::*;
     pub use super::sessions::*;
@@ -152,6 +154,9 @@ macro_rules! store_suite {
                 with_no_reuse_interval_the_predecessor_is_reuse_even_at_once,
                 a_throttle_count_is_given_back_but_never_below_zero,
                 the_login_generation_moves_on_and_the_flags_read_back,
+                a_ceremony_is_taken_once_and_never_after_it_expires,
+                passkeys_are_unique_listed_renamed_and_deleted_per_user,
+                a_passkey_use_is_recorded_only_from_the_expected_counter,
             );
         }
     };

@@ -14,6 +14,7 @@
 //! | [`KeyStore`] | signing keys and server secrets | `keys` |
 //! | [`ThrottleStore`] | failed-login counters | `throttle` |
 //! | [`OAuthStore`] | pending OAuth sign-ins and linked identities | `oauth` |
+//! | [`PasskeyStore`] | passkeys and pending WebAuthn ceremonies | `passkeys` |
 //! | [`TransferStore`] | bulk reads and verbatim writes for `latchkey store copy` | `transfer` |
 //!
 //! [`Store`] is their umbrella (`Arc<dyn Store>` is what the domain holds): every capability,
@@ -49,6 +50,7 @@ mod keys;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
 mod oauth;
+mod passkeys;
 pub mod postgres;
 mod refresh;
 mod sessions;
@@ -64,6 +66,7 @@ use time::OffsetDateTime;
 
 pub use self::keys::{KeyStore, SecretRecord, SigningKeyRecord};
 pub use self::oauth::{IdentityRecord, OAuthStateRecord, OAuthStore, UnlinkOutcome};
+pub use self::passkeys::{CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse};
 pub use self::refresh::{
     FamilyRecord, NotCurrent, RefreshStore, RotateOutcome, RotateRequest, decide_not_current,
     settle_not_current,
@@ -102,7 +105,14 @@ impl std::fmt::Debug for TokenHash {
 /// Every method of every capability is one atomic operation.
 #[async_trait]
 pub trait Store:
-    UserStore + RefreshStore + SessionStore + KeyStore + ThrottleStore + OAuthStore + TransferStore
+    UserStore
+    + RefreshStore
+    + SessionStore
+    + KeyStore
+    + ThrottleStore
+    + OAuthStore
+    + PasskeyStore
+    + TransferStore
 {
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -113,7 +123,8 @@ pub trait Store:
         Ok(self.purge_expired_families(now).await?
             + self.purge_expired_windows(now).await?
             + self.purge_expired_sessions(now).await?
-            + self.purge_expired_oauth_states(now).await?)
+            + self.purge_expired_oauth_states(now).await?
+            + self.purge_expired_ceremonies(now).await?)
     }
 }
 
@@ -121,7 +132,7 @@ pub trait Store:
 /// methods in scope (needed on a concrete backend type; a `dyn Store` has them anyway).
 pub mod prelude {
     pub use super::{
-        KeyStore, OAuthStore, RefreshStore, SessionStore, Store, ThrottleStore, TransferStore,
+        KeyStore, OAuthStore, PasskeyStore, RefreshStore, SessionStore, Store, ThrottleStore, TransferStore,
         UserStore,
     };
 }

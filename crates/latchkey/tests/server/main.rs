@@ -19,4 +19,6 @@ mod mongo;
 #[cfg(test)]
 mod oidc;
 #[cfg(test)]
+mod passkeys;
+#[cfg(test)]
 mod postgres;

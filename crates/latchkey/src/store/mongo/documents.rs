@@ -48,11 +48,11 @@ fn present<'d>(d: &'d Document, field: &str) -> Option<&'d Bson> {
     d.get(field).filter(|v| !matches!(v, Bson::Null))
 }
 
-fn text(d: &Document, field: &str) -> Result<String, StoreError> {
+pub(super) fn text(d: &Document, field: &str) -> Result<String, StoreError> {
     opt_text(d, field)?.ok_or_else(|| corrupt("text", field))
 }
 
-fn opt_text(d: &Document, field: &str) -> Result<Option<String>, StoreError> {
+pub(super) fn opt_text(d: &Document, field: &str) -> Result<Option<String>, StoreError> {
     match present(d, field) {
         None => Ok(None),
         Some(Bson::String(s)) => Ok(Some(s.clone())),
@@ -60,15 +60,15 @@ fn opt_text(d: &Document, field: &str) -> Result<Option<String>, StoreError> {
     }
 }
 
-fn uuid(d: &Document, field: &str) -> Result<Uuid, StoreError> {
+pub(super) fn uuid(d: &Document, field: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(&text(d, field)?).map_err(|_| corrupt("UUID", field))
 }
 
-fn time(d: &Document, field: &str) -> Result<OffsetDateTime, StoreError> {
+pub(super) fn time(d: &Document, field: &str) -> Result<OffsetDateTime, StoreError> {
     opt_time(d, field)?.ok_or_else(|| corrupt("date", field))
 }
 
-fn opt_time(d: &Document, field: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(super) fn opt_time(d: &Document, field: &str) -> Result<Option<OffsetDateTime>, StoreError> {
     match present(d, field) {
         None => Ok(None),
         Some(Bson::DateTime(t)) => {
@@ -91,11 +91,11 @@ pub(super) fn count(d: &Document, field: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| corrupt("integer", field))
 }
 
-fn bytes(d: &Document, field: &str) -> Result<Vec<u8>, StoreError> {
+pub(super) fn bytes(d: &Document, field: &str) -> Result<Vec<u8>, StoreError> {
     opt_bytes(d, field)?.ok_or_else(|| corrupt("binary", field))
 }
 
-fn opt_bytes(d: &Document, field: &str) -> Result<Option<Vec<u8>>, StoreError> {
+pub(super) fn opt_bytes(d: &Document, field: &str) -> Result<Option<Vec<u8>>, StoreError> {
     match present(d, field) {
         None => Ok(None),
         Some(Bson::Binary(b)) => Ok(Some(b.bytes.clone())),
@@ -103,7 +103,7 @@ fn opt_bytes(d: &Document, field: &str) -> Result<Option<Vec<u8>>, StoreError> {
     }
 }
 
-fn hash(raw: &[u8], field: &str) -> Result<TokenHash, StoreError> {
+pub(super) fn hash(raw: &[u8], field: &str) -> Result<TokenHash, StoreError> {
     <[u8; 32]>::try_from(raw)
         .map(TokenHash)
         .map_err(|_| corrupt("token hash", field))

@@ -69,6 +69,15 @@ impl Inner {
         run(self.sessions.create_indexes(sessions)).await?;
         run(self.throttle.create_indexes([expiry("window_ends_at")])).await?;
         run(self.oauth_states.create_indexes([expiry("expires_at")])).await?;
+        let passkeys = [
+            index(doc! { "credential_id": 1 }, "credential_id_unique", true),
+            index(doc! { "user_id": 1, "created_at": 1 }, "user_id_created_at", false),
+        ];
+        run(self.passkeys.create_indexes(passkeys)).await?;
+        run(self
+            .webauthn_ceremonies
+            .create_indexes([expiry("expires_at")]))
+        .await?;
         self.indexes_ready.store(true, Ordering::Release);
         Ok(())
     }

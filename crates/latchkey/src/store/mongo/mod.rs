@@ -7,6 +7,7 @@ mod driver;
 mod indexes;
 mod keys;
 mod oauth;
+mod passkeys;
 mod refresh;
 mod sessions;
 mod throttle;
@@ -51,6 +52,8 @@ struct Inner {
     secrets: Collection<Document>,
     throttle: Collection<Document>,
     oauth_states: Collection<Document>,
+    passkeys: Collection<Document>,
+    webauthn_ceremonies: Collection<Document>,
     /// Set once the indexes are known to exist; until then nothing is written (a user
     /// registered before the unique index exists could be duplicated).
     indexes_ready: AtomicBool,
@@ -99,6 +102,8 @@ impl MongoStore {
             secrets: db.collection("server_secrets"),
             throttle: db.collection("login_throttle"),
             oauth_states: db.collection("oauth_states"),
+            passkeys: db.collection("passkeys"),
+            webauthn_ceremonies: db.collection("webauthn_ceremonies"),
             indexes_ready: AtomicBool::new(false),
         });
         match inner.ensure_indexes().await {

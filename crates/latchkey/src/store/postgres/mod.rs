@@ -8,6 +8,7 @@
 
 mod keys;
 mod oauth;
+mod passkeys;
 mod refresh;
 mod rows;
 mod sessions;

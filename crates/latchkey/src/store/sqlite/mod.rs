@@ -2,6 +2,7 @@
 
 mod keys;
 mod oauth;
+mod passkeys;
 mod refresh;
 mod sessions;
 mod throttle;
