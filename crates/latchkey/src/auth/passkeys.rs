@@ -206,7 +206,9 @@ fn backup_flags(backup: Backup) -> (bool, bool) {
 }
 
 fn corrupt(what: &str) -> AuthError {
-    AuthError::Store(StoreError::Corrupt(format!("stored passkey {what} is unreadable")))
+    AuthError::Store(StoreError::Corrupt(format!(
+        "stored passkey {what} is unreadable"
+    )))
 }
 
 /// The relying party, parsed once per call (cheap: a domain string).
@@ -346,7 +348,7 @@ impl AuthService {
     ) -> Result<PasskeyInfo, AuthError> {
         let rp = self.rp()?;
         let name = check_name(name.as_deref().unwrap_or("Passkey"))?;
-        let registration = Registration::from_json_custom(credential)
+        let registration = Registration::from_json_relaxed(credential)
             .map_err(|e| PasskeyError::Malformed(e.to_string()))?;
         let ceremony = self.take_ceremony(KIND_REGISTER, challenge_id).await?;
         if ceremony.user_id != Some(user_id) {
@@ -405,6 +407,14 @@ impl AuthService {
     pub async fn passkeys(&self, user_id: Uuid) -> Result<Vec<PasskeyInfo>, AuthError> {
         let list = self.store.list_passkeys(user_id).await?;
         Ok(list.iter().map(PasskeyInfo::from).collect())
+    }
+
+    /// Whether the user has a passkey (for the `methods` of a login's second step).
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn has_passkeys(&self, user_id: Uuid) -> Result<bool, AuthError> {
+        Ok(self.config.webauthn.is_some() && !self.store.list_passkeys(user_id).await?.is_empty())
     }
 
     /// Renames one of the user's passkeys.
@@ -531,7 +541,7 @@ impl AuthService {
         assertion: &[u8],
     ) -> Result<PasskeyUse, AuthError> {
         let rp = self.rp()?;
-        let authentication = DiscoverableAuthentication16::from_json_custom(assertion)
+        let authentication = DiscoverableAuthentication16::from_json_relaxed(assertion)
             .map_err(|e| PasskeyError::Malformed(e.to_string()))?;
         let ceremony = self.take_ceremony(kind, challenge_id).await?;
         if ceremony.user_id != user_id {
@@ -544,7 +554,8 @@ impl AuthService {
             .find_passkey_by_credential(authentication.raw_id().as_ref())
             .await?
             .ok_or(PasskeyError::UnknownCredential)?;
-        let handle = UserHandle16::decode(*passkey.user_id.as_bytes()).map_or_else(|e| match e {}, |v| v);
+        let handle =
+            UserHandle16::decode(*passkey.user_id.as_bytes()).map_or_else(|e| match e {}, |v| v);
         if authentication.response().user_handle().as_ref() != handle.as_ref()
             || user_id.is_some_and(|u| u != passkey.user_id)
         {
@@ -563,15 +574,16 @@ impl AuthService {
         let mut cred = AuthenticatedCredential::new(credential_id, &handle, static_state, dynamic)
             .map_err(|_| corrupt("credential"))?;
         let origins = rp.origins();
-        let options = AuthenticationVerificationOptions::<DomainOrigin<'_, '_>, DomainOrigin<'_, '_>> {
-            allowed_origins: &origins,
-            // Any backup state is accepted; the stored flags follow (module docs).
-            backup_requirement: Some(BackupReq::None),
-            update_uv: true,
-            // `Update` never fails on the counter; the policy is applied below.
-            sig_counter_enforcement: SignatureCounterEnforcement::Update,
-            ..AuthenticationVerificationOptions::default()
-        };
+        let options =
+            AuthenticationVerificationOptions::<DomainOrigin<'_, '_>, DomainOrigin<'_, '_>> {
+                allowed_origins: &origins,
+                // Any backup state is accepted; the stored flags follow (module docs).
+                backup_requirement: Some(BackupReq::None),
+                update_uv: true,
+                // `Update` never fails on the counter; the policy is applied below.
+                sig_counter_enforcement: SignatureCounterEnforcement::Update,
+                ..AuthenticationVerificationOptions::default()
+            };
         server
             .verify(&rp.id, &authentication, &mut cred, &options)
             .map_err(|e| {
@@ -588,7 +600,9 @@ impl AuthService {
                 received = after.sign_count,
                 "passkey signature counter went backwards: refused (cloned authenticator?)"
             );
-            return Err(PasskeyError::Rejected("the signature counter went backwards".into()).into());
+            return Err(
+                PasskeyError::Rejected("the signature counter went backwards".into()).into(),
+            );
         }
         let (be, bs) = backup_flags(after.backup);
         if (be, bs) != (passkey.backup_eligible, passkey.backup_state) {

@@ -36,7 +36,12 @@ pub(super) fn parse(vars: &Vars<'_>, issuer: &str) -> Result<Option<WebauthnConf
             .as_ref()
             .and_then(url::Url::host_str)
             .map(str::to_ascii_lowercase)
-            .ok_or_else(|| err("LATCHKEY_WEBAUTHN_RP_ID", "the issuer has no host to default to"))?,
+            .ok_or_else(|| {
+                err(
+                    "LATCHKEY_WEBAUTHN_RP_ID",
+                    "the issuer has no host to default to",
+                )
+            })?,
     };
     if rp_id.is_empty()
         || rp_id.len() > 253
@@ -122,18 +127,31 @@ mod tests {
         let c = parse_with(
             &[
                 ("LATCHKEY_WEBAUTHN_RP_ID", "example.com"),
-                ("LATCHKEY_WEBAUTHN_ORIGINS", "https://app.example.com, https://example.com:8443"),
+                (
+                    "LATCHKEY_WEBAUTHN_ORIGINS",
+                    "https://app.example.com, https://example.com:8443",
+                ),
             ],
             "https://auth.example.com",
         )
         .unwrap();
         assert_eq!(
             c.origins,
-            vec!["https://app.example.com".to_owned(), "https://example.com:8443".to_owned()]
+            vec![
+                "https://app.example.com".to_owned(),
+                "https://example.com:8443".to_owned()
+            ]
         );
-        for bad in ["https://evil.com", "https://example.com/path", "example.com"] {
+        for bad in [
+            "https://evil.com",
+            "https://example.com/path",
+            "example.com",
+        ] {
             let e = parse_with(
-                &[("LATCHKEY_WEBAUTHN_RP_ID", "example.com"), ("LATCHKEY_WEBAUTHN_ORIGINS", bad)],
+                &[
+                    ("LATCHKEY_WEBAUTHN_RP_ID", "example.com"),
+                    ("LATCHKEY_WEBAUTHN_ORIGINS", bad),
+                ],
                 "https://auth.example.com",
             )
             .unwrap_err();
@@ -141,12 +159,21 @@ mod tests {
         }
         // An IP issuer and nothing set: passkeys are off, the server still starts.
         let none = HashMap::new();
-        assert_eq!(parse(&Vars::new(&none), "http://127.0.0.1:8080").unwrap(), None);
-        let e = parse_with(&[("LATCHKEY_WEBAUTHN_RP_ID", "127.0.0.1")], "http://127.0.0.1:8080")
-            .unwrap_err();
+        assert_eq!(
+            parse(&Vars::new(&none), "http://127.0.0.1:8080").unwrap(),
+            None
+        );
+        let e = parse_with(
+            &[("LATCHKEY_WEBAUTHN_RP_ID", "127.0.0.1")],
+            "http://127.0.0.1:8080",
+        )
+        .unwrap_err();
         assert_eq!(e.variable, "LATCHKEY_WEBAUTHN_RP_ID");
-        let e = parse_with(&[("LATCHKEY_WEBAUTHN_RP_ID", "example.com")], "https://auth.other.org")
-            .unwrap_err();
+        let e = parse_with(
+            &[("LATCHKEY_WEBAUTHN_RP_ID", "example.com")],
+            "https://auth.other.org",
+        )
+        .unwrap_err();
         assert_eq!(e.variable, "LATCHKEY_WEBAUTHN_ORIGINS");
     }
 }

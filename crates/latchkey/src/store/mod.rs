@@ -132,8 +132,8 @@ pub trait Store:
 /// methods in scope (needed on a concrete backend type; a `dyn Store` has them anyway).
 pub mod prelude {
     pub use super::{
-        KeyStore, OAuthStore, PasskeyStore, RefreshStore, SessionStore, Store, ThrottleStore, TransferStore,
-        UserStore,
+        KeyStore, OAuthStore, PasskeyStore, RefreshStore, SessionStore, Store, ThrottleStore,
+        TransferStore, UserStore,
     };
 }
 

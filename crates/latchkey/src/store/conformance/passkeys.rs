@@ -102,11 +102,23 @@ pub async fn passkeys_are_unique_listed_renamed_and_deleted_per_user(store: &S) 
         store.find_passkey_by_credential(&[1; 16]).await.unwrap(),
         Some(first.clone())
     );
-    assert_eq!(store.find_passkey_by_credential(&[7; 16]).await.unwrap(), None);
+    assert_eq!(
+        store.find_passkey_by_credential(&[7; 16]).await.unwrap(),
+        None
+    );
     // Rename and delete only the owner's.
     assert!(!store.rename_passkey(bob.id, first.id, "x").await.unwrap());
-    assert!(store.rename_passkey(ann.id, first.id, "Laptop").await.unwrap());
-    let read = store.find_passkey_by_credential(&[1; 16]).await.unwrap().unwrap();
+    assert!(
+        store
+            .rename_passkey(ann.id, first.id, "Laptop")
+            .await
+            .unwrap()
+    );
+    let read = store
+        .find_passkey_by_credential(&[1; 16])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read.name, "Laptop");
     assert!(!store.delete_passkey(bob.id, first.id).await.unwrap());
     assert!(store.delete_passkey(ann.id, first.id).await.unwrap());
@@ -130,10 +142,19 @@ pub async fn a_passkey_use_is_recorded_only_from_the_expected_counter(store: &S)
     assert!(store.record_passkey_use(p.id, 0, &used).await.unwrap());
     // The counter moved on: a use computed from the old one is refused.
     assert!(!store.record_passkey_use(p.id, 0, &used).await.unwrap());
-    let read = store.find_passkey_by_credential(&[5; 16]).await.unwrap().unwrap();
+    let read = store
+        .find_passkey_by_credential(&[5; 16])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read.sign_count, 3);
     assert!(read.backup_state);
     assert_eq!(read.state, vec![1; 7]);
     assert_eq!(read.last_used_at, Some(now + Duration::minutes(1)));
-    assert!(!store.record_passkey_use(Uuid::now_v7(), 3, &used).await.unwrap());
+    assert!(
+        !store
+            .record_passkey_use(Uuid::now_v7(), 3, &used)
+            .await
+            .unwrap()
+    );
 }

@@ -71,7 +71,11 @@ impl Inner {
         run(self.oauth_states.create_indexes([expiry("expires_at")])).await?;
         let passkeys = [
             index(doc! { "credential_id": 1 }, "credential_id_unique", true),
-            index(doc! { "user_id": 1, "created_at": 1 }, "user_id_created_at", false),
+            index(
+                doc! { "user_id": 1, "created_at": 1 },
+                "user_id_created_at",
+                false,
+            ),
         ];
         run(self.passkeys.create_indexes(passkeys)).await?;
         run(self

@@ -10,11 +10,16 @@ use uuid::Uuid;
 
 use super::documents::{bin, bytes, count, date, hash, opt_time, text, time, uuid};
 use super::{MongoStore, collect, id, run};
-use crate::store::{CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse, StoreError, TokenHash};
+use crate::store::{
+    CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse, StoreError, TokenHash,
+};
 
 fn flag(d: &Document, field: &str) -> Result<bool, StoreError> {
-    d.get_bool(field)
-        .map_err(|_| StoreError::Corrupt(format!("boolean `{field}` is missing or has the wrong type")))
+    d.get_bool(field).map_err(|_| {
+        StoreError::Corrupt(format!(
+            "boolean `{field}` is missing or has the wrong type"
+        ))
+    })
 }
 
 fn passkey_doc(p: &PasskeyRecord) -> Document {

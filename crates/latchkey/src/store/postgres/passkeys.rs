@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::rows::{get, hash_at, ts};
 use super::{PostgresStore, purge_batches, run};
-use crate::store::{CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse, StoreError, TokenHash};
+use crate::store::{
+    CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse, StoreError, TokenHash,
+};
 
 fn passkey_from_row(row: &PgRow) -> Result<PasskeyRecord, StoreError> {
     Ok(PasskeyRecord {
@@ -60,11 +62,11 @@ impl PasskeyStore for PostgresStore {
         id_hash: TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<CeremonyRecord>, StoreError> {
-        let row = run(
-            sqlx::query("DELETE FROM webauthn_ceremonies WHERE id_hash = $1 RETURNING *")
-                .bind(id_hash.0.to_vec())
-                .fetch_optional(self.pool()?),
+        let row = run(sqlx::query(
+            "DELETE FROM webauthn_ceremonies WHERE id_hash = $1 RETURNING *",
         )
+        .bind(id_hash.0.to_vec())
+        .fetch_optional(self.pool()?))
         .await?;
         let ceremony = row.as_ref().map(ceremony_from_row).transpose()?;
         Ok(ceremony.filter(|c| c.expires_at > now))
@@ -107,9 +109,11 @@ impl PasskeyStore for PostgresStore {
         &self,
         credential_id: &[u8],
     ) -> Result<Option<PasskeyRecord>, StoreError> {
-        let row = run(sqlx::query("SELECT * FROM passkeys WHERE credential_id = $1")
-            .bind(credential_id)
-            .fetch_optional(self.pool()?))
+        let row = run(
+            sqlx::query("SELECT * FROM passkeys WHERE credential_id = $1")
+                .bind(credential_id)
+                .fetch_optional(self.pool()?),
+        )
         .await?;
         row.as_ref().map(passkey_from_row).transpose()
     }
@@ -130,22 +134,24 @@ impl PasskeyStore for PostgresStore {
         id: Uuid,
         name: &str,
     ) -> Result<bool, StoreError> {
-        let done = run(sqlx::query(
-            "UPDATE passkeys SET name = $1 WHERE id = $2 AND user_id = $3",
+        let done = run(
+            sqlx::query("UPDATE passkeys SET name = $1 WHERE id = $2 AND user_id = $3")
+                .bind(name)
+                .bind(id)
+                .bind(user_id)
+                .execute(self.pool()?),
         )
-        .bind(name)
-        .bind(id)
-        .bind(user_id)
-        .execute(self.pool()?))
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_passkey(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
-        let done = run(sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(user_id)
-            .execute(self.pool()?))
+        let done = run(
+            sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .execute(self.pool()?),
+        )
         .await?;
         Ok(done.rows_affected() == 1)
     }

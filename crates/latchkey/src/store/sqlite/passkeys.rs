@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{SqliteStore, from_ms, get, hash, map_err, ms, uuid};
-use crate::store::{CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse, StoreError, TokenHash};
+use crate::store::{
+    CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse, StoreError, TokenHash,
+};
 
 fn transports_text(transports: &[String]) -> String {
     transports.join(",")

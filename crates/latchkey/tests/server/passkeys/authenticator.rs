@@ -125,7 +125,11 @@ impl SoftKey {
         auth_data.push(self.flags(AT));
         auth_data.extend(self.counter.to_be_bytes());
         auth_data.extend([0u8; 16]); // AAGUID
-        auth_data.extend(u16::try_from(self.credential_id.len()).unwrap().to_be_bytes());
+        auth_data.extend(
+            u16::try_from(self.credential_id.len())
+                .unwrap()
+                .to_be_bytes(),
+        );
         auth_data.extend(&self.credential_id);
         auth_data.extend(self.cose_key());
         let mut attestation = Vec::new();

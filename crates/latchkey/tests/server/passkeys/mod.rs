@@ -25,8 +25,13 @@ async fn post_authed(app: &TestApp, path: &str, token: &str, body: &Value) -> re
 
 /// Registers a passkey held by `key` for the signed-in `login`; returns the passkey view.
 async fn register(app: &TestApp, login: &Login, key: &mut SoftKey, name: &str) -> Value {
-    let start = post_authed(app, "/auth/passkeys/register/start", &login.access_token, &json!({}))
-        .await;
+    let start = post_authed(
+        app,
+        "/auth/passkeys/register/start",
+        &login.access_token,
+        &json!({}),
+    )
+    .await;
     let start = json_body(start, StatusCode::OK).await;
     let credential = key.register(&start["options"]);
     let finish = post_authed(
@@ -41,7 +46,9 @@ async fn register(app: &TestApp, login: &Login, key: &mut SoftKey, name: &str) -
 
 /// Starts a passwordless sign-in: (challenge_id, challenge).
 async fn login_start(app: &TestApp) -> (String, String) {
-    let resp = app.post_json("/auth/passkeys/login/start", &json!({})).await;
+    let resp = app
+        .post_json("/auth/passkeys/login/start", &json!({}))
+        .await;
     let body = json_body(resp, StatusCode::OK).await;
     (
         body["challenge_id"].as_str().unwrap().to_owned(),
@@ -78,13 +85,21 @@ async fn a_passkey_is_registered_listed_renamed_signs_in_and_is_deleted() {
     let mut key = SoftKey::new();
 
     // The creation options ask for a discoverable credential with user verification.
-    let start = post_authed(&app, "/auth/passkeys/register/start", &login.access_token, &json!({}))
-        .await;
+    let start = post_authed(
+        &app,
+        "/auth/passkeys/register/start",
+        &login.access_token,
+        &json!({}),
+    )
+    .await;
     let start = json_body(start, StatusCode::OK).await;
     let options = &start["options"];
     assert_eq!(options["rp"]["id"], RP_ID);
     assert_eq!(options["authenticatorSelection"]["residentKey"], "required");
-    assert_eq!(options["authenticatorSelection"]["userVerification"], "required");
+    assert_eq!(
+        options["authenticatorSelection"]["userVerification"],
+        "required"
+    );
     let algs: Vec<i64> = options["pubKeyCredParams"]
         .as_array()
         .unwrap()
@@ -102,10 +117,21 @@ async fn a_passkey_is_registered_listed_renamed_signs_in_and_is_deleted() {
     let id = passkey["id"].as_str().unwrap().to_owned();
 
     // A second registration of the same credential is refused, and excluded in the options.
-    let again = post_authed(&app, "/auth/passkeys/register/start", &login.access_token, &json!({}))
-        .await;
+    let again = post_authed(
+        &app,
+        "/auth/passkeys/register/start",
+        &login.access_token,
+        &json!({}),
+    )
+    .await;
     let again = json_body(again, StatusCode::OK).await;
-    assert_eq!(again["options"]["excludeCredentials"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        again["options"]["excludeCredentials"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let credential = key.register(&again["options"]);
     let resp = post_authed(
         &app,
@@ -131,7 +157,9 @@ async fn a_passkey_is_registered_listed_renamed_signs_in_and_is_deleted() {
     assert!(listed[0]["last_used_at"].is_null());
 
     // Passwordless sign-in: empty allowCredentials (conditional UI), then what /auth/login issues.
-    let resp = app.post_json("/auth/passkeys/login/start", &json!({})).await;
+    let resp = app
+        .post_json("/auth/passkeys/login/start", &json!({}))
+        .await;
     let body = json_body(resp, StatusCode::OK).await;
     assert_eq!(body["options"]["allowCredentials"], json!([]));
     assert_eq!(body["options"]["rpId"], RP_ID);
@@ -191,7 +219,13 @@ async fn deleting_a_passkey_needs_a_recent_sign_in_or_the_password() {
         .await
         .access_token;
     let url = app.url(&format!("/auth/passkeys/{id}"));
-    let resp = app.client.delete(&url).bearer_auth(&token).send().await.unwrap();
+    let resp = app
+        .client
+        .delete(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_problem(resp, StatusCode::UNAUTHORIZED, "reauthentication_required").await;
     assert_eq!(list(&app, &token).await.len(), 1);
     let resp = app
@@ -217,14 +251,26 @@ async fn a_change_of_backup_flags_updates_them_and_never_locks_out() {
     key.backup_state = true;
     login_from(sign_in(&app, &mut key).await).await;
     let listed = list(&app, &login.access_token).await;
-    assert_eq!((listed[0]["backup_eligible"].clone(), listed[0]["backup_state"].clone()), (json!(true), json!(true)));
+    assert_eq!(
+        (
+            listed[0]["backup_eligible"].clone(),
+            listed[0]["backup_state"].clone()
+        ),
+        (json!(true), json!(true))
+    );
     // Backup turned off again, then not eligible any more: still signs in.
     key.backup_state = false;
     login_from(sign_in(&app, &mut key).await).await;
     key.backup_eligible = false;
     login_from(sign_in(&app, &mut key).await).await;
     let listed = list(&app, &login.access_token).await;
-    assert_eq!((listed[0]["backup_eligible"].clone(), listed[0]["backup_state"].clone()), (json!(false), json!(false)));
+    assert_eq!(
+        (
+            listed[0]["backup_eligible"].clone(),
+            listed[0]["backup_state"].clone()
+        ),
+        (json!(false), json!(false))
+    );
 }
 
 #[tokio::test]
@@ -300,13 +346,21 @@ async fn forged_replayed_and_expired_assertions_are_refused_and_change_nothing()
     let resp = login_finish(&app, "nope", &json!({ "id": 1 })).await;
     assert_problem(resp, StatusCode::BAD_REQUEST, "invalid_input").await;
     let resp = app
-        .post_json("/auth/passkeys/login/finish", &json!({ "challenge_id": "x", "credential": "y" }))
+        .post_json(
+            "/auth/passkeys/login/finish",
+            &json!({ "challenge_id": "x", "credential": "y" }),
+        )
         .await;
     assert_problem(resp, StatusCode::BAD_REQUEST, "invalid_input").await;
 
     // A registration ceremony cannot finish a sign-in (nor another user's registration).
-    let start = post_authed(&app, "/auth/passkeys/register/start", &login.access_token, &json!({}))
-        .await;
+    let start = post_authed(
+        &app,
+        "/auth/passkeys/register/start",
+        &login.access_token,
+        &json!({}),
+    )
+    .await;
     let start = json_body(start, StatusCode::OK).await;
     let credential = key.assert(start["options"]["challenge"].as_str().unwrap());
     let resp = login_finish(&app, start["challenge_id"].as_str().unwrap(), &credential).await;
@@ -329,7 +383,10 @@ async fn a_ceremony_started_on_one_instance_finishes_on_another() {
     let credential = key.assert(&challenge);
     let resp = app
         .client
-        .post(format!("http://{}/auth/passkeys/login/finish", sibling.addr()))
+        .post(format!(
+            "http://{}/auth/passkeys/login/finish",
+            sibling.addr()
+        ))
         .json(&json!({ "challenge_id": id, "credential": credential }))
         .send()
         .await
