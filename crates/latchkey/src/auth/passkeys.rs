@@ -25,11 +25,11 @@ use uuid::Uuid;
 use webauthn_rp::bin::{Decode, Encode};
 use webauthn_rp::request::auth::{AuthenticationVerificationOptions, SignatureCounterEnforcement};
 use webauthn_rp::request::register::{
-    Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle16,
-    Username,
+    CredProtect, Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions,
+    UserHandle16, Username,
 };
 use webauthn_rp::request::{
-    AsciiDomain, BackupReq, DomainOrigin, PublicKeyCredentialDescriptor, RpId,
+    AsciiDomain, BackupReq, DomainOrigin, ExtensionInfo, PublicKeyCredentialDescriptor, RpId,
 };
 use webauthn_rp::response::register::{DynamicState, StaticState};
 use webauthn_rp::response::{AuthTransports, Backup, CredentialId};
@@ -320,7 +320,14 @@ impl AuthService {
             id: &handle,
             display_name: display,
         };
-        let (server, client) = PublicKeyCredentialCreationOptions::passkey(&rp.id, entity, exclude)
+        let mut creation = PublicKeyCredentialCreationOptions::passkey(&rp.id, entity, exclude);
+        // Ask for credProtect (user verification required) where the authenticator has it, but
+        // do not make the browser refuse authenticators without it
+        // (`enforceCredentialProtectionPolicy: false`): many platform authenticators lack it,
+        // and user verification is required by these options anyway.
+        creation.extensions.cred_protect =
+            CredProtect::UserVerificationRequired(ExtensionInfo::AllowDontEnforceValue);
+        let (server, client) = creation
             .start_ceremony()
             .map_err(|e| AuthError::Internal(format!("WebAuthn creation options: {e}")))?;
         let options = serde_json::to_value(&client)
@@ -452,9 +459,19 @@ impl AuthService {
     /// authenticator offers its discoverable credentials; works with `mediation:
     /// "conditional"`).
     ///
+    /// Each start stores a ceremony, so starts are rate-limited per client address and
+    /// globally (`LATCHKEY_PASSKEY_LOGIN_*`).
+    ///
     /// # Errors
-    /// [`PasskeyError::Disabled`], a store failure.
-    pub async fn passkey_login_start(&self) -> Result<Ceremony, AuthError> {
+    /// [`PasskeyError::Disabled`], [`AuthError::TooManyAttempts`], a store failure.
+    pub async fn passkey_login_start(&self, client: &ClientInfo) -> Result<Ceremony, AuthError> {
+        let limit = self
+            .config
+            .webauthn
+            .as_ref()
+            .ok_or(PasskeyError::Disabled)?
+            .login_start;
+        self.take_rate("passkey-login", limit, client).await?;
         self.start_assertion(KIND_LOGIN, None).await
     }
 

@@ -1,9 +1,16 @@
 //! Passkeys (WebAuthn): the relying party id and the page origins allowed to use it.
 
-use super::{ConfigError, Vars, err};
+use super::limits::rate_limit;
+use super::{ConfigError, RateLimit, Vars, err};
 
 /// The variables read here.
-pub(super) const VARIABLES: &[&str] = &["LATCHKEY_WEBAUTHN_RP_ID", "LATCHKEY_WEBAUTHN_ORIGINS"];
+pub(super) const VARIABLES: &[&str] = &[
+    "LATCHKEY_WEBAUTHN_RP_ID",
+    "LATCHKEY_WEBAUTHN_ORIGINS",
+    "LATCHKEY_PASSKEY_LOGIN_MAX_PER_IP",
+    "LATCHKEY_PASSKEY_LOGIN_MAX_GLOBAL",
+    "LATCHKEY_PASSKEY_LOGIN_WINDOW",
+];
 
 /// The WebAuthn relying party.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +20,9 @@ pub struct WebauthnConfig {
     /// `LATCHKEY_WEBAUTHN_ORIGINS`: the origins of the pages that run the ceremonies
     /// (`scheme://host[:port]`; default: the issuer's origin).
     pub origins: Vec<String>,
+    /// `LATCHKEY_PASSKEY_LOGIN_*`: passwordless sign-in starts (each stores a ceremony) per
+    /// address and from everyone.
+    pub login_start: RateLimit,
 }
 
 /// Reads the WebAuthn settings; `issuer` is the validated `LATCHKEY_ISSUER`. `None` (passkeys
@@ -96,7 +106,20 @@ pub(super) fn parse(vars: &Vars<'_>, issuer: &str) -> Result<Option<WebauthnConf
             }
         }
     }
-    Ok(Some(WebauthnConfig { rp_id, origins }))
+    let login_start = rate_limit(
+        vars,
+        [
+            "LATCHKEY_PASSKEY_LOGIN_MAX_PER_IP",
+            "LATCHKEY_PASSKEY_LOGIN_MAX_GLOBAL",
+            "LATCHKEY_PASSKEY_LOGIN_WINDOW",
+        ],
+        (120, 20_000, "10m"),
+    )?;
+    Ok(Some(WebauthnConfig {
+        rp_id,
+        origins,
+        login_start,
+    }))
 }
 
 #[cfg(test)]

@@ -191,8 +191,11 @@ pub async fn remove(
 
 /// `POST /auth/passkeys/login/start`: request options for a discoverable passkey (empty
 /// `allowCredentials`; usable with `mediation: "conditional"`).
-pub async fn login_start(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let ceremony = state.auth.passkey_login_start().await?;
+pub async fn login_start(
+    State(state): State<AppState>,
+    Client(client): Client,
+) -> Result<Response, ApiError> {
+    let ceremony = state.auth.passkey_login_start(&client).await?;
     Ok(ceremony_view(&ceremony, TTL_SECONDS))
 }
 

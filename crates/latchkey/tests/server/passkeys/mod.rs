@@ -394,3 +394,29 @@ async fn a_ceremony_started_on_one_instance_finishes_on_another() {
     login_from(resp).await;
     sibling.shutdown().await;
 }
+
+#[tokio::test]
+async fn sign_in_starts_are_rate_limited_per_address() {
+    let app = TestApp::builder()
+        .vars(&[("LATCHKEY_PASSKEY_LOGIN_MAX_PER_IP", "2")])
+        .start()
+        .await;
+    login_start(&app).await;
+    login_start(&app).await;
+    let resp = app
+        .post_json("/auth/passkeys/login/start", &json!({}))
+        .await;
+    assert_problem(resp, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+}
+
+#[tokio::test]
+async fn with_an_ip_issuer_and_nothing_set_passkeys_are_off() {
+    let app = TestApp::builder()
+        .vars(&[("LATCHKEY_ISSUER", "http://127.0.0.1:9")])
+        .start()
+        .await;
+    let resp = app
+        .post_json("/auth/passkeys/login/start", &json!({}))
+        .await;
+    assert_problem(resp, StatusCode::NOT_FOUND, "passkeys_disabled").await;
+}
