@@ -19,6 +19,8 @@ mod views;
 
 #[cfg(test)]
 mod clock_tests;
+#[cfg(test)]
+mod passkey_tests;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
