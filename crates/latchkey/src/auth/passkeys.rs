@@ -302,7 +302,7 @@ impl AuthService {
     pub async fn passkey_register_start(&self, user_id: Uuid) -> Result<Ceremony, AuthError> {
         let rp = self.rp()?;
         let user = self.user(user_id).await?;
-        let handle = UserHandle16::decode(*user_id.as_bytes()).map_or_else(|e| match e {}, |v| v);
+        let handle = UserHandle16::decode(*user_id.as_bytes()).unwrap_or_else(|e| match e {});
         let name = Username::try_from(user.username.as_str())
             .map_err(|e| AuthError::Internal(format!("username for WebAuthn: {e}")))?;
         let display = Nickname::try_from(user.username.as_str()).ok();
@@ -384,11 +384,11 @@ impl AuthService {
             public_key: registered
                 .static_state()
                 .encode()
-                .map_or_else(|e| match e {}, |v| v),
+                .unwrap_or_else(|e| match e {}),
             state: registered
                 .dynamic_state()
                 .encode()
-                .map_or_else(|e| match e {}, |v| v)
+                .unwrap_or_else(|e| match e {})
                 .to_vec(),
             sign_count: registered.dynamic_state().sign_count,
             transports: transport_names(registered.transports()),
@@ -572,7 +572,7 @@ impl AuthService {
             .await?
             .ok_or(PasskeyError::UnknownCredential)?;
         let handle =
-            UserHandle16::decode(*passkey.user_id.as_bytes()).map_or_else(|e| match e {}, |v| v);
+            UserHandle16::decode(*passkey.user_id.as_bytes()).unwrap_or_else(|e| match e {});
         if authentication.response().user_handle().as_ref() != handle.as_ref()
             || user_id.is_some_and(|u| u != passkey.user_id)
         {
@@ -631,7 +631,7 @@ impl AuthService {
             );
         }
         let update = crate::store::PasskeyUse {
-            state: after.encode().map_or_else(|e| match e {}, |v| v).to_vec(),
+            state: after.encode().unwrap_or_else(|e| match e {}).to_vec(),
             sign_count: after.sign_count,
             backup_eligible: be,
             backup_state: bs,
