@@ -8,11 +8,7 @@ use std::io::BufRead;
 use anyhow::{Context, bail};
 
 use crate::config::DatabaseUrl;
-
-/// The default variable holding the source URL.
-pub const COPY_FROM_VAR: &str = "LATCHKEY_COPY_FROM";
-/// The default variable holding the target URL.
-pub const COPY_TO_VAR: &str = "LATCHKEY_COPY_TO";
+pub use crate::config::{COPY_FROM_VAR, COPY_TO_VAR};
 
 /// How one URL was given.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,13 @@ use url::Url;
 use super::{ConfigError, Vars, err};
 
 /// The variables read here.
-pub(super) const VARIABLES: &[&str] = &["LATCHKEY_DATABASE_URL"];
+pub(super) const VARIABLES: &[&str] = &["LATCHKEY_DATABASE_URL", COPY_FROM_VAR, COPY_TO_VAR];
+
+/// The default variable holding the source URL of `latchkey store copy` (read by the CLI,
+/// listed here so that setting it is not warned about as unknown).
+pub const COPY_FROM_VAR: &str = "LATCHKEY_COPY_FROM";
+/// The default variable holding the target URL of `latchkey store copy`.
+pub const COPY_TO_VAR: &str = "LATCHKEY_COPY_TO";
 
 /// A database URL whose password never shows in `Debug` or `Display`.
 #[derive(Clone)]

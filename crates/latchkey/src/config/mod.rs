@@ -31,7 +31,7 @@ use std::time::Duration;
 use secrecy::{SecretSlice, SecretString};
 
 pub use cookies::SameSite;
-pub use database::DatabaseUrl;
+pub use database::{COPY_FROM_VAR, COPY_TO_VAR, DatabaseUrl};
 pub use duration::{format_duration, parse_duration};
 pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
@@ -384,6 +384,16 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_store_copy_variables_are_not_unknown() {
+        let c = config(&[
+            (COPY_FROM_VAR, "sqlite://a.db"),
+            (COPY_TO_VAR, "postgres://u:p@db/latchkey"),
+        ])
+        .unwrap();
+        assert!(c.unknown_variables.is_empty(), "{:?}", c.unknown_variables);
+    }
+
     /// Every settable variable with a valid non-default value, one OAuth provider included.
     fn full_map() -> HashMap<String, String> {
         [
@@ -431,7 +441,10 @@ mod tests {
         }
         for name in AREAS.iter().flat_map(|area| area.iter()) {
             assert!(
-                read.contains(*name) || logging::VARIABLES.contains(name),
+                // Logging is set up before the configuration, and `store copy` reads its URLs.
+                read.contains(*name)
+                    || logging::VARIABLES.contains(name)
+                    || [COPY_FROM_VAR, COPY_TO_VAR].contains(name),
                 "{name} is listed but no parser reads it"
             );
         }
