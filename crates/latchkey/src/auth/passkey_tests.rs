@@ -177,3 +177,37 @@ async fn a_device_bound_passkey_signs_in_with_hwk_and_mfa() {
     assert_eq!(login.amr, vec!["hwk", "mfa"]);
     assert_eq!(login.issued.user.id, cy);
 }
+
+/// Server time of the passkey steps on SQLite (a temporary file), median of 200:
+/// `cargo test --release -p latchkey --lib passkey_tests::timing -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn timing() {
+    let (service, _dir) = service().await;
+    let dee = user(&service, "dee").await;
+    let mut key = SoftKey::new();
+    enrol(&service, dee, &mut key).await;
+    let (mut starts, mut finishes) = (Vec::new(), Vec::new());
+    for _ in 0..200 {
+        let t = std::time::Instant::now();
+        let start = service.passkey_mfa_start(dee).await.unwrap();
+        starts.push(t.elapsed());
+        let assertion = key.assert(&challenge(&start.options)).to_string();
+        let t = std::time::Instant::now();
+        service
+            .verify_assertion_for_user(
+                dee,
+                start.challenge_id.expose_secret(),
+                assertion.as_bytes(),
+            )
+            .await
+            .unwrap();
+        finishes.push(t.elapsed());
+    }
+    starts.sort();
+    finishes.sort();
+    println!(
+        "passkey start median {:?}, finish (verify ES256 + take ceremony + record use) median {:?}",
+        starts[100], finishes[100]
+    );
+}

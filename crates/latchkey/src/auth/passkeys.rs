@@ -303,7 +303,10 @@ impl AuthService {
         let rp = self.rp()?;
         let user = self.user(user_id).await?;
         let handle = UserHandle16::decode(*user_id.as_bytes()).unwrap_or_else(|e| match e {});
+        // The name the authenticator shows; a username WebAuthn's profile refuses (PRECIS) falls
+        // back to the user id rather than failing the registration.
         let name = Username::try_from(user.username.as_str())
+            .or_else(|_| Username::try_from(user_id.to_string()))
             .map_err(|e| AuthError::Internal(format!("username for WebAuthn: {e}")))?;
         let display = Nickname::try_from(user.username.as_str()).ok();
         let existing = self.store.list_passkeys(user_id).await?;
