@@ -114,6 +114,8 @@ server_env=(
     LATCHKEY_ARGON2_MEMORY_KIB=1024
     LATCHKEY_ARGON2_ITERATIONS=1
     LATCHKEY_LOG=warn
+    # The email routes run too: log:// writes messages to the log (at info, below LATCHKEY_LOG).
+    LATCHKEY_SMTP_URL=log://
 )
 ADMIN=fuzz-admin
 ADMIN_PASSWORD=Quartz-Harbor-Meadow-Falcon-52

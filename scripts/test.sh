@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace: formatting, lints, unit and black-box tests.
 # Services the tests need are installed here and started by the tests themselves: the
-# OpenID provider of the OIDC tests (npm `oidc-provider`, run with node) and SecantusDB for the
-# MongoDB tests (pip); PostgreSQL (apt) is started here, once, by scripts/postgres.sh.
+# OpenID provider of the OIDC tests (npm `oidc-provider`, run with node), SecantusDB for the
+# MongoDB tests and aiosmtpd for the email tests (pip); PostgreSQL (apt) is started here, once,
+# by scripts/postgres.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,14 @@ echo "== SecantusDB for the MongoDB tests (pip, into .venv)"
 if [ ! -x .venv/bin/secantusd-py ]; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check secantusdb
+fi
+
+echo "== aiosmtpd for the email tests (pip, into .venv)"
+# A real SMTP server (PyPI); the email tests start their own on free ports
+# (crates/latchkey/tests/server/email/smtp_sink.py) and read the mail it receives.
+if ! .venv/bin/python -c 'import aiosmtpd' >/dev/null 2>&1; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check aiosmtpd
 fi
 
 echo "== PostgreSQL for the PostgreSQL tests (Debian's postgresql, installed when missing)"

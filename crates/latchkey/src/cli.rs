@@ -1,4 +1,4 @@
-//! The command line: `serve`, `user create`, `user import`, `keys list`, `keys rotate`, `store copy`.
+//! The command line: `serve`, `user create`, `user import`, `user verify-email`, `keys list`, `keys rotate`, `store copy`.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -82,6 +82,11 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Mark a user's email address verified (as if they had followed a verification link).
+    VerifyEmail {
+        /// The username.
+        username: String,
+    },
     /// Import users from JSON Lines (`-` for stdin), one
     /// `{"username", "email"?, "roles"?, "created_at"?, "password_hash"? | "passport_local_mongoose"?}`
     /// per line. Exit code 0: all went in; 2: some existed and were skipped; 1: a line failed.
@@ -145,6 +150,25 @@ impl Cli {
                     user.username,
                     user.id,
                     user.roles.join(", ")
+                );
+                Ok(())
+            }
+            Command::User(UserCommand::VerifyEmail { username }) => {
+                let auth = unloaded_service(config).await?;
+                let user = auth
+                    .mark_email_verified(&username)
+                    .await
+                    .map_err(|e| match e {
+                        crate::auth::AuthError::NotFound => {
+                            anyhow::anyhow!("no user named `{username}`")
+                        }
+                        other => other.into(),
+                    })?;
+                println!(
+                    "marked the email of {} ({}) verified: {}",
+                    user.username,
+                    user.id,
+                    user.email.as_deref().unwrap_or("-")
                 );
                 Ok(())
             }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod mail;
 pub mod server;
 pub mod store;
 

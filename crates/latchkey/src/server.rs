@@ -71,6 +71,17 @@ impl Server {
             header_read_timeout: config.limits.header_read_timeout,
             max_connections: config.limits.max_connections,
         };
+        let mailer = crate::mail::Mailer::from_config(&config.mail).map_err(anyhow::Error::msg)?;
+        let outbox = mailer.map(|mailer| {
+            crate::mail::outbox::OutboxWorker::new(
+                store.clone(),
+                Arc::new(mailer),
+                config.clock.clone(),
+                auth.mail_wake(),
+                config.mail.poll_interval,
+                config.mail.max_attempts,
+            )
+        });
         let app = router(AppState::new(auth.clone(), config));
         let serving = tokio::spawn(async move {
             serve(listener, app, limits, async move {
@@ -78,10 +89,13 @@ impl Server {
             })
             .await
         });
-        let jobs = vec![
+        let mut jobs = vec![
             spawn_key_reload(auth.clone(), key_reload_every),
             spawn_purge(auth),
         ];
+        // The outbox worker: sends what this and other instances enqueued (and what a previous
+        // run left unsent).
+        jobs.extend(outbox.map(crate::mail::outbox::OutboxWorker::spawn));
         tracing::info!(%addr, "latchkey listening");
         Ok(Self {
             addr,

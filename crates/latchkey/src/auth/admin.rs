@@ -1,5 +1,5 @@
 //! Administration: listing users page by page, setting roles, revoking a user's logins,
-//! disabling and enabling accounts. Every operation first checks, against the store, that the
+//! disabling and enabling accounts, marking an email verified. Every operation first checks, against the store, that the
 //! caller is still an enabled administrator: a demoted or disabled admin loses these powers at
 //! once, not when their access token expires.
 
@@ -147,6 +147,30 @@ impl Admin<'_> {
         self.auth.users.remove(&id);
         tracing::info!(admin.id = %caller, user.id = %id, revoked, "sessions revoked");
         Ok(revoked)
+    }
+
+    /// Marks user `id`'s email address verified (or not), as if the user had followed a
+    /// verification link.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`], [`AuthError::InvalidInput`] when the account has no address to
+    /// verify, [`AuthError::Forbidden`], or a store failure.
+    pub async fn set_email_verified(
+        &self,
+        caller: Uuid,
+        id: Uuid,
+        verified: bool,
+    ) -> Result<Profile, AuthError> {
+        self.check_admin(caller).await?;
+        let user = self
+            .auth
+            .store
+            .find_user_by_id(id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        let profile = self.auth.set_email_verified(user, verified).await?;
+        tracing::info!(admin.id = %caller, user.id = %id, verified, "email verification set");
+        Ok(profile)
     }
 
     /// Disables (and ends every login of) or enables user `id`. A disabled user can neither

@@ -56,6 +56,16 @@ pub enum AuthError {
     /// A passkey (WebAuthn) operation was refused.
     #[error(transparent)]
     Passkey(super::passkeys::PasskeyError),
+    /// The server sends no email (`LATCHKEY_SMTP_URL` is not set).
+    #[error("this server sends no email")]
+    EmailDisabled,
+    /// An email token that is unknown, expired or already used.
+    #[error("the link is invalid, expired or already used; ask for a new one")]
+    InvalidEmailToken,
+    /// Login refused until the account's email address is verified
+    /// (`LATCHKEY_REQUIRE_VERIFIED_EMAIL`).
+    #[error("verify your email address before logging in")]
+    EmailNotVerified,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

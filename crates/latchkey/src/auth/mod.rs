@@ -3,6 +3,7 @@
 //! No HTTP types and no database driver types live here; everything goes through [`Store`].
 
 pub mod admin;
+pub mod email;
 mod error;
 pub mod import;
 pub mod keys;
@@ -123,6 +124,10 @@ pub struct AuthService {
     users: TtlCache<Uuid, Arc<UserRecord>>,
     identity_cache: TtlCache<Uuid, Arc<Vec<crate::store::IdentityRecord>>>,
     oidc: oidc::Providers,
+    /// Wakes the outbox worker after a message was enqueued.
+    mail_wake: Arc<tokio::sync::Notify>,
+    /// Bounds the forgotten-password lookups running after their answers were sent.
+    mail_jobs: Arc<tokio::sync::Semaphore>,
 }
 
 /// The time on `clock` at the stores' precision (milliseconds), so that what is returned at
@@ -303,6 +308,7 @@ impl AuthService {
             }
         };
         self.succeed_password_attempt(attempt).await?;
+        self.require_verified_email(&user)?;
         if verified.needs_rehash {
             // A rehash is an improvement, not a requirement: when the queue is full it waits
             // for the next login.

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use latchkey_guard::{TtlCache, Verifier, VerifierSettings};
 
+use super::email;
 use super::keys::KeyRing;
 use super::oidc::Providers;
 use super::password::PasswordHasherPool;
@@ -98,6 +99,8 @@ impl AuthService {
             verifier,
             users: TtlCache::new(10_000),
             identity_cache: TtlCache::new(10_000),
+            mail_wake: Arc::new(tokio::sync::Notify::new()),
+            mail_jobs: Arc::new(tokio::sync::Semaphore::new(email::MAX_PENDING_LOOKUPS)),
         })
     }
 

@@ -14,6 +14,7 @@ mod duration;
 mod keys;
 mod limits;
 mod logging;
+mod mail;
 mod oauth;
 mod passwords;
 mod server;
@@ -35,6 +36,7 @@ pub use database::{COPY_FROM_VAR, COPY_TO_VAR, DatabaseUrl};
 pub use duration::{format_duration, parse_duration};
 pub use keys::SigningAlg;
 pub use limits::{Limits, RateLimit};
+pub use mail::{MailConfig, MailTransport, SmtpTls};
 pub use oauth::{DEFAULT_SCOPES, GOOGLE_ISSUER, OAuthConfig, OAuthProviderConfig};
 pub use passwords::Argon2Settings;
 pub use sessions::SessionStoreKind;
@@ -131,6 +133,9 @@ pub struct Config {
     /// `LATCHKEY_WEBAUTHN_*`: the passkey relying party; `None` turns passkeys off (an IP
     /// issuer with nothing set).
     pub webauthn: Option<WebauthnConfig>,
+    /// `LATCHKEY_SMTP_URL`, `LATCHKEY_MAIL_*`, `LATCHKEY_EMAIL_*`, `LATCHKEY_PUBLIC_URL`,
+    /// `LATCHKEY_PASSWORD_RESET_TTL`, `LATCHKEY_REQUIRE_VERIFIED_EMAIL`: email.
+    pub mail: MailConfig,
     /// Unknown `LATCHKEY_*` variables, worth a warning (likely typos).
     pub unknown_variables: Vec<String>,
 }
@@ -148,6 +153,7 @@ const AREAS: &[&[&str]] = &[
     limits::VARIABLES,
     oauth::VARIABLES,
     sessions::VARIABLES,
+    mail::VARIABLES,
     logging::VARIABLES,
     webauthn::VARIABLES,
 ];
@@ -197,6 +203,7 @@ impl Config {
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
         let webauthn = webauthn::parse(vars, &server.issuer)?;
+        let mail = mail::parse(vars, &server.issuer)?;
 
         let mut unknown_variables: Vec<String> = map
             .keys()
@@ -241,6 +248,7 @@ impl Config {
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
             webauthn,
+            mail,
             unknown_variables,
         })
     }
@@ -420,6 +428,17 @@ mod tests {
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             ),
             ("LATCHKEY_LOG", "debug"),
+            ("LATCHKEY_SMTP_URL", "smtps://u:p@mail.example.com"),
+            ("LATCHKEY_MAIL_FROM", "Example <no-reply@example.com>"),
+            ("LATCHKEY_PUBLIC_URL", "https://app.example.com/"),
+            ("LATCHKEY_EMAIL_VERIFY_TTL", "2d"),
+            ("LATCHKEY_PASSWORD_RESET_TTL", "15m"),
+            ("LATCHKEY_REQUIRE_VERIFIED_EMAIL", "true"),
+            ("LATCHKEY_EMAIL_MAX_PER_IP", "5"),
+            ("LATCHKEY_EMAIL_MAX_GLOBAL", "50"),
+            ("LATCHKEY_EMAIL_WINDOW", "10m"),
+            ("LATCHKEY_MAIL_MAX_ATTEMPTS", "3"),
+            ("LATCHKEY_MAIL_POLL_INTERVAL", "250ms"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

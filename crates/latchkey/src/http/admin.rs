@@ -135,6 +135,42 @@ pub async fn enable(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /admin/users/{id}/verify-email` (role `admin`): marks the user's email address
+/// verified; 200 `{"user"}`, 400 when the account has no address.
+pub async fn verify_email(
+    admin: RequireRole<Admin>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    set_email_verified(admin, state, &id, true).await
+}
+
+/// `DELETE /admin/users/{id}/verify-email` (role `admin`): marks the user's email address
+/// unverified; 200 `{"user"}`.
+pub async fn unverify_email(
+    admin: RequireRole<Admin>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    set_email_verified(admin, state, &id, false).await
+}
+
+async fn set_email_verified(
+    admin: RequireRole<Admin>,
+    state: AppState,
+    id: &str,
+    verified: bool,
+) -> Result<Response, ApiError> {
+    let user = state
+        .auth
+        .admin()
+        .set_email_verified(caller(&admin)?, target(id)?, verified)
+        .await?;
+    Ok(no_store(
+        Json(json!({ "user": UserView::admin(&user) })).into_response(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

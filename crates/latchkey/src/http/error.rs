@@ -51,6 +51,12 @@ pub mod code {
     pub const CSRF_REJECTED: &str = "csrf_rejected";
     /// 503: the database is unreachable.
     pub const STORE_UNAVAILABLE: &str = "store_unavailable";
+    /// 404: the server sends no email (`LATCHKEY_SMTP_URL` unset).
+    pub const EMAIL_DISABLED: &str = "email_disabled";
+    /// 400: an email token that is unknown, expired or already used.
+    pub const INVALID_EMAIL_TOKEN: &str = "invalid_email_token";
+    /// 403: password login refused until the email address is verified.
+    pub const EMAIL_NOT_VERIFIED: &str = "email_not_verified";
     /// 500: a bug or an environment failure.
     pub const INTERNAL_ERROR: &str = "internal_error";
     /// `?error=` of a failed browser sign-in that was not the provider's doing.
@@ -285,6 +291,24 @@ fn auth_problem(error: AuthError) -> (Problem, Option<String>) {
             };
             Problem::new(status, e.code(), "Passkey refused", detail)
         }
+        AuthError::EmailDisabled => Problem::new(
+            S::NOT_FOUND,
+            code::EMAIL_DISABLED,
+            "Email is not configured",
+            detail,
+        ),
+        AuthError::InvalidEmailToken => Problem::new(
+            S::BAD_REQUEST,
+            code::INVALID_EMAIL_TOKEN,
+            "Invalid or expired link",
+            detail,
+        ),
+        AuthError::EmailNotVerified => Problem::new(
+            S::FORBIDDEN,
+            code::EMAIL_NOT_VERIFIED,
+            "Email not verified",
+            detail,
+        ),
         AuthError::Store(StoreError::Unavailable(source)) => {
             let problem = Problem::new(
                 S::SERVICE_UNAVAILABLE,

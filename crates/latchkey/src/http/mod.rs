@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod cookies;
+mod email;
 pub mod error;
 mod extract;
 mod health;
@@ -145,6 +146,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/auth/passkeys/login/start", post(passkeys::login_start))
         .route("/auth/passkeys/login/finish", post(passkeys::login_finish))
+        .route(
+            "/auth/email/verify/request",
+            post(email::request_verification.layer(either())),
+        )
+        .route("/auth/email/verify", post(email::verify))
+        .route("/auth/password/forgot", post(email::forgot))
+        .route("/auth/password/reset", post(email::reset))
         .route("/auth/oauth/providers", get(oauth::providers))
         .route("/auth/oauth/{provider}/authorize", get(oauth::authorize))
         .route("/auth/oauth/{provider}/callback", get(oauth::callback))
@@ -165,6 +173,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/users/{id}/disable", post(admin::disable))
         .route("/admin/users/{id}/enable", post(admin::enable))
+        .route(
+            "/admin/users/{id}/verify-email",
+            post(admin::verify_email).delete(admin::unverify_email),
+        )
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route_layer(RequireKeys(state.auth.clone()));
     let app = Router::new()

@@ -10,6 +10,7 @@
 mod copying;
 mod fixtures;
 mod keys;
+mod mail;
 mod oauth;
 mod passkeys;
 mod refresh;
@@ -22,6 +23,7 @@ mod users;
 mod cases {
     pub use super::copying::*;
     pub use super::keys::*;
+    pub use super::mail::*;
     pub use super::oauth::*;
     pub use super::passkeys::*;
     pub use super::refresh::*;
@@ -157,6 +159,13 @@ macro_rules! store_suite {
                 a_ceremony_is_taken_once_and_never_after_it_expires,
                 passkeys_are_unique_listed_renamed_and_deleted_per_user,
                 a_passkey_use_is_recorded_only_from_the_expected_counter,
+                an_email_token_is_stored_with_its_message_and_only_the_newest_lives,
+                a_verification_token_verifies_once_and_only_the_address_it_was_sent_to,
+                a_reset_sets_the_password_and_ends_every_login_in_one_step_once,
+                concurrent_uses_of_one_email_token_succeed_once,
+                claimed_mail_is_hidden_until_its_lease_ends_then_retried_or_deleted,
+                concurrent_claims_never_take_one_message_twice,
+                expired_email_tokens_and_unsent_mail_are_purged,
             );
         }
     };

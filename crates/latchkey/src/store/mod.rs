@@ -15,6 +15,7 @@
 //! | [`ThrottleStore`] | failed-login counters | `throttle` |
 //! | [`OAuthStore`] | pending OAuth sign-ins and linked identities | `oauth` |
 //! | [`PasskeyStore`] | passkeys and pending WebAuthn ceremonies | `passkeys` |
+//! | [`MailStore`] | email tokens (verification, reset) and the outbox | `mail` |
 //! | [`TransferStore`] | bulk reads and verbatim writes for `latchkey store copy` | `transfer` |
 //!
 //! [`Store`] is their umbrella (`Arc<dyn Store>` is what the domain holds): every capability,
@@ -32,7 +33,7 @@
 //! A backend is a folder of files, the same in every backend (see `sqlite/` and `mongo/`):
 //! - `mod.rs`: the store type, `open` (connect, create the schema), the shared helpers (row or
 //!   document conversions, error mapping) and `impl Store` (`ping` only);
-//! - `users.rs`, `refresh.rs`, `sessions.rs`, `keys.rs`, `throttle.rs`, `oauth.rs`,
+//! - `users.rs`, `refresh.rs`, `sessions.rs`, `keys.rs`, `throttle.rs`, `oauth.rs`, `mail.rs`,
 //!   `transfer.rs`: one `impl <Capability> for <Backend>` each, with the trait's method names
 //!   and the atomicity each method's documentation asks for.
 //!
@@ -47,6 +48,7 @@
 mod conformance;
 pub mod copy;
 mod keys;
+mod mail;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
 mod oauth;
@@ -65,6 +67,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use self::keys::{KeyStore, SecretRecord, SigningKeyRecord};
+pub use self::mail::{EmailPurpose, EmailTokenRecord, MailStore, OutboxMessage};
 pub use self::oauth::{IdentityRecord, OAuthStateRecord, OAuthStore, UnlinkOutcome};
 pub use self::passkeys::{CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse};
 pub use self::refresh::{
@@ -112,19 +115,22 @@ pub trait Store:
     + ThrottleStore
     + OAuthStore
     + PasskeyStore
+    + MailStore
     + TransferStore
 {
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Deletes expired families, sessions, throttle windows and OAuth states; returns how
-    /// many records went. Backends do not override it.
+    /// Deletes expired families, sessions, throttle windows, OAuth states, email tokens and
+    /// unsent messages whose token expired; returns how many records went. Backends do not
+    /// override it.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         Ok(self.purge_expired_families(now).await?
             + self.purge_expired_windows(now).await?
             + self.purge_expired_sessions(now).await?
             + self.purge_expired_oauth_states(now).await?
-            + self.purge_expired_ceremonies(now).await?)
+            + self.purge_expired_ceremonies(now).await?
+            + self.purge_expired_mail(now).await?)
     }
 }
 
@@ -132,8 +138,8 @@ pub trait Store:
 /// methods in scope (needed on a concrete backend type; a `dyn Store` has them anyway).
 pub mod prelude {
     pub use super::{
-        KeyStore, OAuthStore, PasskeyStore, RefreshStore, SessionStore, Store, ThrottleStore,
-        TransferStore, UserStore,
+        KeyStore, MailStore, OAuthStore, PasskeyStore, RefreshStore, SessionStore, Store,
+        ThrottleStore, TransferStore, UserStore,
     };
 }
 

@@ -1,5 +1,5 @@
 //! The server's black-box tests, one binary: real servers in-process on listeners the kit
-//! already holds, real HTTP clients. `kit` is the harness (one `TestApp`, the backend switch
+//! already holds, real HTTP clients (and a real SMTP server for the `email` area). `kit` is the harness (one `TestApp`, the backend switch
 //! `LATCHKEY_TEST_STORE=sqlite|mongodb|postgres`, the test clock, the rule for missing services); the
 //! other modules are the areas.
 // `cfg(test)` marks every module as test code, so clippy's allow-unwrap/expect/panic-in-tests
@@ -9,6 +9,8 @@
 mod admin;
 #[cfg(test)]
 mod api;
+#[cfg(test)]
+mod email;
 #[cfg(test)]
 mod kit;
 // The MongoDB area needs the `mongodb` feature (default-on); `LATCHKEY_TEST_STORE=mongodb`

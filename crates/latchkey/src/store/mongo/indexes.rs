@@ -82,6 +82,24 @@ impl Inner {
             .webauthn_ceremonies
             .create_indexes([expiry("expires_at")]))
         .await?;
+        let email_tokens = [
+            index(
+                doc! { "user_id": 1, "purpose": 1 },
+                "user_id_purpose",
+                false,
+            ),
+            expiry("expires_at"),
+        ];
+        run(self.email_tokens.create_indexes(email_tokens)).await?;
+        let outbox = [
+            index(
+                doc! { "next_attempt_at": 1, "_id": 1 },
+                "next_attempt_at",
+                false,
+            ),
+            expiry("expires_at"),
+        ];
+        run(self.outbox.create_indexes(outbox)).await?;
         self.indexes_ready.store(true, Ordering::Release);
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! The MongoDB backend: one document per record in seven collections, every write a single
+//! The MongoDB backend: one document per record in nine collections, every write a single
 //! atomic document operation (`findOneAndUpdate` with the expected state in its filter), TTL
 //! indexes for expiry, and a client that connects lazily so the server starts during an outage.
 
@@ -6,6 +6,7 @@ mod documents;
 mod driver;
 mod indexes;
 mod keys;
+mod mail;
 mod oauth;
 mod passkeys;
 mod refresh;
@@ -54,6 +55,8 @@ struct Inner {
     oauth_states: Collection<Document>,
     passkeys: Collection<Document>,
     webauthn_ceremonies: Collection<Document>,
+    email_tokens: Collection<Document>,
+    outbox: Collection<Document>,
     /// Set once the indexes are known to exist; until then nothing is written (a user
     /// registered before the unique index exists could be duplicated).
     indexes_ready: AtomicBool,
@@ -104,6 +107,8 @@ impl MongoStore {
             oauth_states: db.collection("oauth_states"),
             passkeys: db.collection("passkeys"),
             webauthn_ceremonies: db.collection("webauthn_ceremonies"),
+            email_tokens: db.collection("email_tokens"),
+            outbox: db.collection("mail_outbox"),
             indexes_ready: AtomicBool::new(false),
         });
         match inner.ensure_indexes().await {

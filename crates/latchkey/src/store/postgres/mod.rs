@@ -7,6 +7,7 @@
 //! dependency tree.
 
 mod keys;
+mod mail;
 mod oauth;
 mod passkeys;
 mod refresh;

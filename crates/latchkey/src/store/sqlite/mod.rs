@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one file, created with its schema on first start, WAL mode.
 
 mod keys;
+mod mail;
 mod oauth;
 mod passkeys;
 mod refresh;
