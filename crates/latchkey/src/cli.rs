@@ -1,4 +1,5 @@
-//! The command line: `serve`, `user create`, `user import`, `user verify-email`, `keys list`, `keys rotate`, `store copy`.
+//! The command line: `serve`, `user create`, `user import`, `user verify-email`, `keys list`,
+//! `keys rotate`, `store copy`, `audit tail`.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -37,6 +38,31 @@ enum Command {
     /// Move data between stores.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Print the latest audit records, oldest first; with --follow, keep printing new ones.
+    Tail {
+        /// Keep waiting for new records (Ctrl-C to stop).
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// How many of the latest records to print first.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        lines: u32,
+        /// Only this user's records.
+        #[arg(long)]
+        user: Option<uuid::Uuid>,
+        /// Only this event (e.g. `login`; repeatable).
+        #[arg(long = "event")]
+        events: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +215,22 @@ impl Cli {
                 copy_store(&from, &to, force).await
             }
             Command::Keys(KeysCommand::Rotate { now }) => rotate_key(config, now).await,
+            Command::Audit(AuditCommand::Tail {
+                follow,
+                json,
+                lines,
+                user,
+                events,
+            }) => {
+                let query = store::AuditQuery {
+                    user_id: user,
+                    events,
+                    after: None,
+                    limit: lines.clamp(1, 1000),
+                    newest_first: true,
+                };
+                audit_tail(config, query, follow, json).await
+            }
         }
     }
 }
@@ -247,6 +289,65 @@ async fn rotate_key(config: Config, at_once: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+async fn audit_tail(
+    config: Config,
+    mut query: store::AuditQuery,
+    follow: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    for name in &query.events {
+        if crate::auth::audit::AuditEvent::parse(name).is_none() {
+            bail!("unknown event `{name}`");
+        }
+    }
+    let store = store::open(&config.database_url).await?;
+    let print = |record: &store::AuditRecord| -> anyhow::Result<()> {
+        let entry = crate::auth::audit::AuditEntry::from(record);
+        if json {
+            println!("{}", serde_json::to_string(&entry)?);
+        } else {
+            println!(
+                "{}  {:<7}  {:<22}  user={}  actor={}  ip={}  {}",
+                entry.at.format(&Rfc3339)?,
+                entry.outcome,
+                entry.event,
+                entry
+                    .user_id
+                    .map_or_else(|| "-".to_owned(), |u| u.to_string()),
+                entry.actor,
+                entry.ip.as_deref().unwrap_or("-"),
+                entry.details
+            );
+        }
+        Ok(())
+    };
+    let mut latest = store.list_audit(&query).await?;
+    latest.reverse();
+    for record in &latest {
+        print(record)?;
+    }
+    if !follow {
+        return Ok(());
+    }
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    query.newest_first = false;
+    query.limit = 500;
+    query.after = latest.last().map(|r| r.id);
+    loop {
+        let found = store.list_audit(&query).await?;
+        if found.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            continue;
+        }
+        for record in &found {
+            print(record)?;
+        }
+        std::io::stdout().flush()?;
+        query.after = found.last().map(|r| r.id);
+    }
 }
 
 async fn copy_store(from: &DatabaseUrl, to: &DatabaseUrl, force: bool) -> anyhow::Result<()> {

@@ -91,11 +91,12 @@ impl Server {
         });
         let mut jobs = vec![
             spawn_key_reload(auth.clone(), key_reload_every),
-            spawn_purge(auth),
+            spawn_purge(auth.clone()),
         ];
         // The outbox worker: sends what this and other instances enqueued (and what a previous
         // run left unsent).
         jobs.extend(outbox.map(crate::mail::outbox::OutboxWorker::spawn));
+        jobs.extend(crate::auth::webhook::spawn(auth).context("the audit webhook")?);
         tracing::info!(%addr, "latchkey listening");
         Ok(Self {
             addr,

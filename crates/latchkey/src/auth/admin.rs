@@ -5,7 +5,9 @@
 
 use uuid::Uuid;
 
+use super::audit::{Actor, AuditEvent, Event};
 use super::{AuthError, AuthService, Profile};
+use crate::store::{AuditQuery, AuditedChange};
 
 /// The role that may use the admin API.
 pub const ADMIN_ROLE: &str = "admin";
@@ -118,7 +120,13 @@ impl Admin<'_> {
     ) -> Result<Profile, AuthError> {
         self.check_admin(caller).await?;
         let roles = validate_roles(roles)?;
-        if !self.auth.store.set_roles(id, &roles).await? {
+        let event = Event::success(AuditEvent::RolesChanged, Some(id), Actor::Admin(caller))
+            .with(serde_json::json!({ "roles": roles }));
+        let change = AuditedChange::SetRoles {
+            user_id: id,
+            roles: &roles,
+        };
+        if self.auth.audited(change, None, event).await? == 0 {
             return Err(AuthError::NotFound);
         }
         self.auth.users.remove(&id);
@@ -132,18 +140,23 @@ impl Admin<'_> {
     }
 
     /// Ends every login of user `id` (refresh families and cookie sessions): their refresh
-    /// tokens stop working now.
+    /// tokens stop working now. Returns 1 (the user whose logins ended).
     ///
     /// # Errors
     /// [`AuthError::NotFound`], [`AuthError::Forbidden`], or a store failure.
     pub async fn end_logins(&self, caller: Uuid, id: Uuid) -> Result<u64, AuthError> {
         self.check_admin(caller).await?;
-        if self.auth.store.find_user_by_id(id).await?.is_none() {
+        let event = Event::success(AuditEvent::LoginsRevoked, Some(id), Actor::Admin(caller));
+        let change = AuditedChange::EndLogins {
+            user_id: id,
+            keep_family: None,
+            keep_session: None,
+        };
+        // One transaction: the generation, every family and session, and the record.
+        let revoked = self.auth.audited(change, None, event).await?;
+        if revoked == 0 {
             return Err(AuthError::NotFound);
         }
-        self.auth.store.bump_generation(id).await?;
-        let revoked = self.auth.store.delete_user_families(id, None).await?
-            + self.auth.store.delete_user_sessions(id, None).await?;
         self.auth.users.remove(&id);
         tracing::info!(admin.id = %caller, user.id = %id, revoked, "sessions revoked");
         Ok(revoked)
@@ -170,6 +183,13 @@ impl Admin<'_> {
             .ok_or(AuthError::NotFound)?;
         let profile = self.auth.set_email_verified(user, verified).await?;
         tracing::info!(admin.id = %caller, user.id = %id, verified, "email verification set");
+        let event = Event::success(
+            AuditEvent::EmailVerificationSet,
+            Some(id),
+            Actor::Admin(caller),
+        )
+        .with(serde_json::json!({ "verified": verified }));
+        self.auth.record(None, event).await;
         Ok(profile)
     }
 
@@ -185,18 +205,51 @@ impl Admin<'_> {
         disabled: bool,
     ) -> Result<(), AuthError> {
         self.check_admin(caller).await?;
-        if !self.auth.store.set_disabled(id, disabled).await? {
+        let kind = if disabled {
+            AuditEvent::Disabled
+        } else {
+            AuditEvent::Enabled
+        };
+        let event = Event::success(kind, Some(id), Actor::Admin(caller));
+        // One transaction: the flag, (when disabling) every login, and the record. A refresh
+        // racing with this sees the disabled flag (it reads the user after rotating) or finds
+        // its family gone.
+        let change = AuditedChange::SetDisabled {
+            user_id: id,
+            disabled,
+        };
+        if self.auth.audited(change, None, event).await? == 0 {
             return Err(AuthError::NotFound);
-        }
-        // Disable first, then revoke: a refresh racing with this sees the disabled flag (it
-        // reads the user after rotating) or finds its family gone.
-        if disabled {
-            self.auth.store.delete_user_families(id, None).await?;
-            self.auth.store.delete_user_sessions(id, None).await?;
         }
         self.auth.users.remove(&id);
         tracing::info!(admin.id = %caller, user.id = %id, disabled, "account state changed");
         Ok(())
+    }
+}
+
+impl Admin<'_> {
+    /// Up to `limit` audit records (clamped to 1..=200) matching `query`, newest first;
+    /// `next` is the `after` of the following page.
+    ///
+    /// # Errors
+    /// [`AuthError::Forbidden`] when `caller` is no longer an enabled admin, or a store failure.
+    pub async fn audit(
+        &self,
+        caller: Uuid,
+        mut query: AuditQuery,
+    ) -> Result<(Vec<super::audit::AuditEntry>, Option<Uuid>), AuthError> {
+        self.check_admin(caller).await?;
+        let limit = query.limit.clamp(1, super::audit::MAX_AUDIT_PAGE);
+        query.limit = limit + 1;
+        query.newest_first = true;
+        let mut entries = self.auth.audit_entries(&query).await?;
+        let next = if entries.len() > limit as usize {
+            entries.truncate(limit as usize);
+            entries.last().map(|e| e.id)
+        } else {
+            None
+        };
+        Ok((entries, next))
     }
 }
 

@@ -18,6 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use super::audit::{Actor, AuditEvent, Event};
 use super::password::{check_new_password, normalize_username};
 use super::refresh::hash_token;
 use super::{AuthError, AuthService, ClientInfo, Profile, fill_random, to_time};
@@ -201,6 +202,13 @@ impl AuthService {
             .ok_or(AuthError::InvalidEmailToken)?;
         self.users.remove(&user_id);
         tracing::info!(user.id = %user_id, "email verified");
+        // Recorded just after the store's own atomic step (like identity links).
+        let actor = Actor::User(user_id);
+        self.record(
+            Some(client),
+            Event::success(AuditEvent::EmailVerified, Some(user_id), actor),
+        )
+        .await;
         let user = self
             .store
             .find_user_by_id(user_id)
@@ -318,6 +326,12 @@ impl AuthService {
             .ok_or(AuthError::InvalidEmailToken)?;
         self.users.remove(&user_id);
         tracing::info!(user.id = %user_id, "password reset by email: every login ended");
+        let actor = Actor::User(user_id);
+        self.record(
+            Some(client),
+            Event::success(AuditEvent::PasswordReset, Some(user_id), actor),
+        )
+        .await;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! No HTTP types and no database driver types live here; everything goes through [`Store`].
 
 pub mod admin;
+pub mod audit;
 pub mod email;
 mod error;
 pub mod import;
@@ -17,6 +18,7 @@ pub mod sessions;
 mod startup;
 pub mod throttle;
 mod views;
+pub mod webhook;
 
 #[cfg(test)]
 mod clock_tests;
@@ -41,7 +43,10 @@ pub use startup::verifier_for;
 pub use views::{LinkedIdentity, Login, LoginKind, Profile};
 
 use crate::config::Config;
-use crate::store::{FamilyRecord, RotateOutcome, RotateRequest, Store, UserRecord};
+use crate::store::{
+    AuditOutcome, AuditedChange, FamilyRecord, RotateOutcome, RotateRequest, Store, UserRecord,
+};
+use audit::{Actor, AuditEvent, Event};
 
 const REFRESH_KEY_NAME: &str = "refresh_token_hmac_v1";
 /// How long `/auth/me` may answer from the in-process user cache.
@@ -240,10 +245,21 @@ impl AuthService {
             generation: 0,
             created_at: self.now(),
         };
-        match self.store.create_user(&user).await {
-            Ok(()) => Ok(Profile::from(&user)),
-            Err(crate::store::StoreError::Conflict) => Err(AuthError::UsernameTaken),
-            Err(e) => Err(e.into()),
+        let actor = if client.is_some() {
+            Actor::Client
+        } else {
+            Actor::System
+        };
+        let event = Event::success(AuditEvent::Registered, Some(user.id), actor);
+        match self
+            .audited(AuditedChange::CreateUser(&user), client, event)
+            .await
+        {
+            Ok(_) => Ok(Profile::from(&user)),
+            Err(AuthError::Store(crate::store::StoreError::Conflict)) => {
+                Err(AuthError::UsernameTaken)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -263,7 +279,7 @@ impl AuthService {
         let user = self
             .authenticate_password(username, password, &client)
             .await?;
-        self.start_family(Arc::new(user), client).await
+        self.start_family(Arc::new(user), client, "password").await
     }
 
     /// Checks a username and password, with throttling of failures per account and per
@@ -282,28 +298,41 @@ impl AuthService {
             Some(k) => self.store.find_user_by_username(k).await?,
             None => None,
         };
-        let attempt = self
+        let attempt = match self
             .begin_password_attempt(key.as_deref(), user.as_ref(), client)
             .await
-            .inspect_err(|e| {
+        {
+            Ok(attempt) => attempt,
+            Err(e) => {
                 if matches!(e, AuthError::TooManyAttempts { .. }) {
                     tracing::warn!(
                         username = key.as_deref().unwrap_or("-"),
                         client.ip = client.ip.as_deref().unwrap_or("-"),
                         "login throttled"
                     );
+                    self.record_login_failure(user.as_ref(), client, "throttled")
+                        .await;
                 }
-            })?;
+                return Err(e);
+            }
+        };
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verified = self.passwords.verify(password.clone(), stored).await?;
         let user = match user {
             Some(user) if verified.matches && !user.disabled => user,
-            _ => {
+            user => {
                 tracing::info!(
                     username = key.as_deref().unwrap_or("-"),
                     client.ip = client.ip.as_deref().unwrap_or("-"),
                     "login refused"
                 );
+                let reason = match &user {
+                    None => "unknown_user",
+                    Some(u) if verified.matches && u.disabled => "disabled",
+                    Some(_) => "bad_password",
+                };
+                self.record_login_failure(user.as_ref(), client, reason)
+                    .await;
                 return Err(AuthError::InvalidCredentials);
             }
         };
@@ -324,11 +353,36 @@ impl AuthService {
         Ok(user)
     }
 
+    /// Records a refused sign-in (the records alone: nothing else changed).
+    async fn record_login_failure(
+        &self,
+        user: Option<&UserRecord>,
+        client: &ClientInfo,
+        reason: &str,
+    ) {
+        let event = Event {
+            event: AuditEvent::Login,
+            user_id: user.map(|u| u.id),
+            actor: Actor::Client,
+            outcome: AuditOutcome::Failure,
+            details: serde_json::json!({ "method": "password", "reason": reason }),
+        };
+        self.record(Some(client), event).await;
+    }
+
+    /// The record of a successful sign-in by `method`.
+    fn login_event(user_id: Uuid, method: &str) -> Event {
+        Event::success(AuditEvent::Login, Some(user_id), Actor::User(user_id))
+            .with(serde_json::json!({ "method": method }))
+    }
+
     async fn start_family(
         &self,
         user: Arc<UserRecord>,
         client: ClientInfo,
+        method: &str,
     ) -> Result<Issued, AuthError> {
+        let records = self.audit_records(Some(&client), [Self::login_event(user.id, method)]);
         let now = self.now();
         let family_id = Uuid::new_v4();
         let (token, hash) = self.codec()?.mint(family_id, 0);
@@ -348,7 +402,9 @@ impl AuthService {
             user_agent: client.user_agent,
             ip: client.ip,
         };
-        self.store.create_family(&family).await?;
+        self.store
+            .audited(AuditedChange::CreateFamily(&family), &records)
+            .await?;
         self.issue(user, &family, token, now)
     }
 
@@ -403,7 +459,19 @@ impl AuthService {
             successor_expires_at: now + to_time(self.config.refresh_token_ttl),
             reuse_interval: to_time(self.config.refresh_reuse_interval),
         };
-        let family = match self.store.rotate_refresh(&request).await? {
+        let reuse = Event {
+            event: AuditEvent::RefreshReuseDetected,
+            user_id: None,
+            actor: Actor::Client,
+            outcome: AuditOutcome::Failure,
+            details: serde_json::json!({ "family_id": parsed.family_id }),
+        };
+        let reuse_record = self.audit_records(None, [reuse]).pop();
+        let family = match self
+            .store
+            .rotate_refresh_audited(&request, reuse_record)
+            .await?
+        {
             RotateOutcome::Rotated(f) | RotateOutcome::Reissued(f) => f,
             RotateOutcome::Reused { user_id } => {
                 tracing::warn!(user.id = %user_id, family.id = %parsed.family_id, "refresh token reuse: family revoked");
@@ -430,22 +498,47 @@ impl AuthService {
     /// A store failure.
     pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
         if let Some(parsed) = self.codec()?.parse(token) {
-            self.store.delete_family(parsed.family_id, None).await?;
+            // The owner is known only from the family: read it for the record.
+            let owner = match self.audit_enabled() {
+                true => self
+                    .store
+                    .find_family(parsed.family_id, self.now())
+                    .await?
+                    .map(|f| f.user_id),
+                false => None,
+            };
+            let event = Event::success(
+                AuditEvent::Logout,
+                owner,
+                owner.map_or(Actor::Client, Actor::User),
+            )
+            .with(serde_json::json!({ "family_id": parsed.family_id }));
+            let change = AuditedChange::DeleteFamily {
+                id: parsed.family_id,
+                user_id: owner,
+            };
+            self.audited(change, None, event).await?;
         }
         Ok(())
     }
 
-    /// Ends every login of the user.
+    /// Ends every login of the user, with its audit record in the same transaction; 1 when
+    /// the user exists, else 0.
     ///
     /// # Errors
     /// A store failure.
     pub async fn logout_all(&self, user_id: Uuid) -> Result<u64, AuthError> {
-        // The generation first: stateless session cookies die with it.
-        self.store.bump_generation(user_id).await?;
+        // One transaction: the generation (stateless session cookies die with it), every
+        // family and session, and the record.
+        let event = Event::success(AuditEvent::LogoutAll, Some(user_id), Actor::User(user_id));
+        let change = AuditedChange::EndLogins {
+            user_id,
+            keep_family: None,
+            keep_session: None,
+        };
+        let done = self.audited(change, None, event).await?;
         self.users.remove(&user_id);
-        let families = self.store.delete_user_families(user_id, None).await?;
-        let sessions = self.store.delete_user_sessions(user_id, None).await?;
-        Ok(families + sessions)
+        Ok(done)
     }
 
     /// The user's profile, from a short-lived in-process cache when possible.
@@ -491,8 +584,21 @@ impl AuthService {
     /// # Errors
     /// [`AuthError::NotFound`] when the user has no such login, or a store failure.
     pub async fn end_login(&self, user_id: Uuid, id: Uuid) -> Result<(), AuthError> {
-        if self.store.delete_family(id, Some(user_id)).await?
-            || self.store.delete_session_by_id(id, user_id).await?
+        let event = || {
+            Event::success(
+                AuditEvent::SessionRevoked,
+                Some(user_id),
+                Actor::User(user_id),
+            )
+            .with(serde_json::json!({ "login_id": id }))
+        };
+        let family = AuditedChange::DeleteFamily {
+            id,
+            user_id: Some(user_id),
+        };
+        let session = AuditedChange::DeleteSessionById { id, user_id };
+        if self.audited(family, None, event()).await? > 0
+            || self.audited(session, None, event()).await? > 0
         {
             Ok(())
         } else {
@@ -532,14 +638,19 @@ impl AuthService {
             &user.username,
         )?;
         let hash = self.passwords.hash(new).await?;
-        self.store.set_password_hash(user_id, &hash).await?;
-        self.store.bump_generation(user_id).await?;
-        self.store
-            .delete_user_families(user_id, keep.refresh_family)
-            .await?;
-        self.store
-            .delete_user_sessions(user_id, keep.cookie_session)
-            .await?;
+        // One transaction: the hash, the generation, the other logins and the record.
+        let event = Event::success(
+            AuditEvent::PasswordChanged,
+            Some(user_id),
+            Actor::User(user_id),
+        );
+        let change = AuditedChange::SetPassword {
+            user_id,
+            hash: &hash,
+            keep_family: keep.refresh_family,
+            keep_session: keep.cookie_session,
+        };
+        self.audited(change, None, event).await?;
         self.users.remove(&user_id);
         tracing::info!(user.id = %user_id, "password changed");
         Ok(())

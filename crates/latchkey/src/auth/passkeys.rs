@@ -527,7 +527,9 @@ impl AuthService {
             .filter(|u| !u.disabled)
             .ok_or(AuthError::InvalidCredentials)?;
         tracing::info!(user.id = %user.id, passkey.id = %used.passkey_id, client.ip = client.ip.as_deref().unwrap_or("-"), "login with a passkey");
-        let issued = self.start_family(std::sync::Arc::new(user), client).await?;
+        let issued = self
+            .start_family(std::sync::Arc::new(user), client, "passkey")
+            .await?;
         Ok(PasskeyLogin {
             issued,
             amr: used.amr,

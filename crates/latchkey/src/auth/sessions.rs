@@ -17,10 +17,17 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::audit::{Actor, AuditEvent, Event};
 use super::refresh::hash_token;
 use super::{AuthError, AuthService, ClientInfo, Profile, to_time};
 use crate::config::SessionStoreKind;
-use crate::store::{SessionRecord, TokenHash, UserRecord};
+use crate::store::{AuditedChange, SessionRecord, TokenHash, UserRecord};
+
+/// The record of a successful password sign-in to a cookie session.
+fn login_event(user_id: Uuid) -> Event {
+    Event::success(AuditEvent::Login, Some(user_id), Actor::User(user_id))
+        .with(serde_json::json!({ "method": "password", "session": true }))
+}
 
 /// The largest application data a session may hold, serialized.
 pub const MAX_SESSION_DATA_BYTES: usize = 2048;
@@ -255,6 +262,7 @@ impl CookieSessions<'_> {
                 .authenticate_password(username, password, &client)
                 .await?,
         );
+        let client_info = client;
         let now = self.service.now();
         let csrf = random_token()?;
         let absolute_end = now + self.absolute();
@@ -273,13 +281,23 @@ impl CookieSessions<'_> {
                     last_used_at: now,
                     idle_expires_at: idle_end,
                     absolute_expires_at: absolute_end,
-                    user_agent: client.user_agent,
-                    ip: client.ip,
+                    user_agent: client_info.user_agent.clone(),
+                    ip: client_info.ip.clone(),
                 };
-                self.service.store.create_session(&record).await?;
+                let records = self
+                    .service
+                    .audit_records(Some(&client_info), [login_event(user.id)]);
+                self.service
+                    .store
+                    .audited(AuditedChange::CreateSession(&record), &records)
+                    .await?;
                 (secret, Handle::Database(record.token_hash), Some(record.id))
             }
             SessionStoreKind::Cookie => {
+                // Nothing is stored for a sealed cookie: the record alone.
+                self.service
+                    .record(Some(&client_info), login_event(user.id))
+                    .await;
                 let sealed = Sealed {
                     uid: user.id,
                     data: data.clone(),
@@ -460,7 +478,25 @@ impl CookieSessions<'_> {
     /// A store failure.
     pub async fn logout(&self, value: &str) -> Result<(), AuthError> {
         if self.service.config.session_store == SessionStoreKind::Database && value.len() <= 128 {
-            self.service.store.delete_session(hash_token(value)).await?;
+            let hash = hash_token(value);
+            let owner = match self.service.audit_enabled() {
+                true => self
+                    .service
+                    .store
+                    .use_session(hash, self.service.now(), self.service.now())
+                    .await?
+                    .map(|s| s.user_id),
+                false => None,
+            };
+            let event = Event::success(
+                AuditEvent::Logout,
+                owner,
+                owner.map_or(Actor::Client, Actor::User),
+            )
+            .with(serde_json::json!({ "method": "session" }));
+            self.service
+                .audited(AuditedChange::DeleteSession(hash), None, event)
+                .await?;
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! those lists together ([`AREAS`]), and a test proves that every name a parser reads is in
 //! one of them.
 
+mod audit;
 mod cookies;
 mod database;
 mod duration;
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use secrecy::{SecretSlice, SecretString};
 
+pub use audit::AuditSettings;
 pub use cookies::SameSite;
 pub use database::{COPY_FROM_VAR, COPY_TO_VAR, DatabaseUrl};
 pub use duration::{format_duration, parse_duration};
@@ -133,6 +135,8 @@ pub struct Config {
     /// `LATCHKEY_WEBAUTHN_*`: the passkey relying party; `None` turns passkeys off (an IP
     /// issuer with nothing set).
     pub webauthn: Option<WebauthnConfig>,
+    /// `LATCHKEY_AUDIT*`: the audit trail.
+    pub audit: AuditSettings,
     /// `LATCHKEY_SMTP_URL`, `LATCHKEY_MAIL_*`, `LATCHKEY_EMAIL_*`, `LATCHKEY_PUBLIC_URL`,
     /// `LATCHKEY_PASSWORD_RESET_TTL`, `LATCHKEY_REQUIRE_VERIFIED_EMAIL`: email.
     pub mail: MailConfig,
@@ -156,6 +160,7 @@ const AREAS: &[&[&str]] = &[
     mail::VARIABLES,
     logging::VARIABLES,
     webauthn::VARIABLES,
+    audit::VARIABLES,
 ];
 
 /// Whether `name` is a variable some area reads (per-provider OAuth variables aside).
@@ -203,6 +208,7 @@ impl Config {
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
         let webauthn = webauthn::parse(vars, &server.issuer)?;
+        let audit = audit::parse(vars)?;
         let mail = mail::parse(vars, &server.issuer)?;
 
         let mut unknown_variables: Vec<String> = map
@@ -248,6 +254,7 @@ impl Config {
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
             webauthn,
+            audit,
             mail,
             unknown_variables,
         })

@@ -1,6 +1,7 @@
 //! The HTTP surface: the router, its layers and the shared state.
 
 mod admin;
+mod audit;
 mod auth;
 mod cookies;
 mod email;
@@ -165,6 +166,8 @@ pub fn router(state: AppState) -> Router {
         .route("/session/csrf", get(session::csrf))
         .route("/session/data", put(session::set_data))
         .route("/session/logout", post(session::logout))
+        .route("/auth/activity", get(audit::activity.layer(either())))
+        .route("/admin/audit", get(audit::admin_audit))
         .route("/admin/users", get(admin::list_users))
         .route("/admin/users/{id}/roles", put(admin::set_roles))
         .route(
@@ -179,6 +182,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route_layer(RequireKeys(state.auth.clone()));
+    let audit_layer = config
+        .audit
+        .enabled
+        .then(|| axum::middleware::from_fn_with_state(state.clone(), audit::request_client));
     let app = Router::new()
         .merge(needs_keys)
         .route(
@@ -190,6 +197,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
+    let app = match audit_layer {
+        Some(layer) => app.layer(layer),
+        None => app,
+    };
     // Only sealed-cookie sessions are ever re-issued on a plain request (sliding idle timeout).
     let app = if config.session_store == crate::config::SessionStoreKind::Cookie {
         app.layer(axum::middleware::from_fn(strategy::session_cookie_writer))

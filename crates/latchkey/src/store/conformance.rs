@@ -7,6 +7,7 @@
 //! The rules written once in `store/` for every backend are tested once, outside the macro:
 //! the refresh-reuse decision in `reuse`.
 
+mod audit;
 mod copying;
 mod fixtures;
 mod keys;
@@ -21,6 +22,7 @@ mod users;
 
 /// Every case, for the macro.
 mod cases {
+    pub use super::audit::*;
     pub use super::copying::*;
     pub use super::keys::*;
     pub use super::mail::*;
@@ -159,6 +161,12 @@ macro_rules! store_suite {
                 a_ceremony_is_taken_once_and_never_after_it_expires,
                 passkeys_are_unique_listed_renamed_and_deleted_per_user,
                 a_passkey_use_is_recorded_only_from_the_expected_counter,
+                an_audited_change_and_its_records_are_written_together,
+                audited_account_changes_apply_in_full,
+                audit_records_are_filtered_and_paged_by_id,
+                webhook_deliveries_are_claimed_once_per_lease,
+                expired_audit_records_are_purged,
+                a_record_that_cannot_be_written_undoes_its_change,
                 an_email_token_is_stored_with_its_message_and_only_the_newest_lives,
                 a_verification_token_verifies_once_and_only_the_address_it_was_sent_to,
                 a_reset_sets_the_password_and_ends_every_login_in_one_step_once,

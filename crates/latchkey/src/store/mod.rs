@@ -17,6 +17,22 @@
 //! | [`PasskeyStore`] | passkeys and pending WebAuthn ceremonies | `passkeys` |
 //! | [`MailStore`] | email tokens (verification, reset) and the outbox | `mail` |
 //! | [`TransferStore`] | bulk reads and verbatim writes for `latchkey store copy` | `transfer` |
+//! | [`AuditStore`] | the audit trail and its webhook outbox | `audit` |
+//!
+//! # Audited operations
+//! The changes an audit record describes are written with their records in one transaction,
+//! through [`AuditStore::audited`] and its [`AuditedChange`]s: registration
+//! ([`AuditedChange::CreateUser`]), a login ([`AuditedChange::CreateFamily`],
+//! [`AuditedChange::CreateSession`]), logout and a revoked session
+//! ([`AuditedChange::DeleteFamily`], [`AuditedChange::DeleteSession`],
+//! [`AuditedChange::DeleteSessionById`]), logout-all and an admin's end of every login
+//! ([`AuditedChange::EndLogins`]), a password change ([`AuditedChange::SetPassword`]), roles
+//! ([`AuditedChange::SetRoles`]) and disable / enable ([`AuditedChange::SetDisabled`]); the
+//! reuse revocation of a refresh family goes through [`Store::revoke_reused_family`] (the
+//! reuse rule's delete with its record). Events that change nothing (a refused login) are
+//! [`AuditedChange::Nothing`]. Key rotation and OIDC link / unlink are recorded right after
+//! their (already atomic, multi-step) change succeeded: never for a change that did not
+//! happen, but a crash between the two would lose that record.
 //!
 //! [`Store`] is their umbrella (`Arc<dyn Store>` is what the domain holds): every capability,
 //! plus [`Store::ping`] and [`Store::purge_expired`]. The rules every backend shares are
@@ -34,8 +50,8 @@
 //! - `mod.rs`: the store type, `open` (connect, create the schema), the shared helpers (row or
 //!   document conversions, error mapping) and `impl Store` (`ping` only);
 //! - `users.rs`, `refresh.rs`, `sessions.rs`, `keys.rs`, `throttle.rs`, `oauth.rs`, `mail.rs`,
-//!   `transfer.rs`: one `impl <Capability> for <Backend>` each, with the trait's method names
-//!   and the atomicity each method's documentation asks for.
+//!   `audit.rs`, `transfer.rs`: one `impl <Capability> for <Backend>` each, with the trait's
+//!   method names and the atomicity each method's documentation asks for.
 //!
 //! Then three lines outside the folder: `mod <backend>;` and a scheme arm in [`open`] below
 //! (both behind a cargo feature when the backend brings a driver, as `mongo` does),
@@ -44,6 +60,7 @@
 //! backend's server is not installed). The conformance suite then runs every case against it,
 //! and nothing of the backend counts as done until it passes.
 
+mod audit;
 #[cfg(test)]
 mod conformance;
 pub mod copy;
@@ -66,6 +83,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+pub use self::audit::{AuditOutcome, AuditQuery, AuditRecord, AuditStore, AuditedChange};
 pub use self::keys::{KeyStore, SecretRecord, SigningKeyRecord};
 pub use self::mail::{EmailPurpose, EmailTokenRecord, MailStore, OutboxMessage};
 pub use self::oauth::{IdentityRecord, OAuthStateRecord, OAuthStore, UnlinkOutcome};
@@ -117,20 +135,68 @@ pub trait Store:
     + PasskeyStore
     + MailStore
     + TransferStore
+    + AuditStore
 {
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Deletes expired families, sessions, throttle windows, OAuth states, email tokens and
-    /// unsent messages whose token expired; returns how many records went. Backends do not
-    /// override it.
+    /// Deletes expired families, sessions, throttle windows, OAuth states, email tokens,
+    /// unsent messages whose token expired and audit records; returns how many records went.
+    /// Backends do not override it.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         Ok(self.purge_expired_families(now).await?
             + self.purge_expired_windows(now).await?
             + self.purge_expired_sessions(now).await?
             + self.purge_expired_oauth_states(now).await?
             + self.purge_expired_ceremonies(now).await?
-            + self.purge_expired_mail(now).await?)
+            + self.purge_expired_mail(now).await?
+            + self.purge_expired_audit(now).await?)
+    }
+
+    /// [`RefreshStore::rotate_refresh`] with the reuse revocation audited: when reuse is
+    /// detected, the family is deleted together with `reuse_record` (its `user_id` set to the
+    /// family's owner) in one transaction. Backends do not override it.
+    async fn rotate_refresh_audited(
+        &self,
+        request: &RotateRequest,
+        reuse_record: Option<AuditRecord>,
+    ) -> Result<RotateOutcome, StoreError> {
+        let Some(mut record) = reuse_record else {
+            return self.rotate_refresh(request).await;
+        };
+        if let Some(family) = self.rotate_if_current(request).await? {
+            return Ok(RotateOutcome::Rotated(family));
+        }
+        let family = self.find_family(request.family_id, request.now).await?;
+        match decide_not_current(family, request) {
+            NotCurrent::Invalid => Ok(RotateOutcome::Invalid),
+            NotCurrent::Reissue(family) => Ok(RotateOutcome::Reissued(family)),
+            NotCurrent::Revoke(family) => {
+                record.user_id = Some(family.user_id);
+                self.revoke_reused_family(&family, record).await?;
+                Ok(RotateOutcome::Reused {
+                    user_id: family.user_id,
+                })
+            }
+        }
+    }
+
+    /// The reuse rule's revocation: deletes `family` with its audit `record`, in one
+    /// transaction. Backends do not override it.
+    async fn revoke_reused_family(
+        &self,
+        family: &FamilyRecord,
+        record: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            AuditedChange::DeleteFamily {
+                id: family.id,
+                user_id: None,
+            },
+            &[record],
+        )
+        .await?;
+        Ok(())
     }
 }
 
@@ -138,8 +204,8 @@ pub trait Store:
 /// methods in scope (needed on a concrete backend type; a `dyn Store` has them anyway).
 pub mod prelude {
     pub use super::{
-        KeyStore, MailStore, OAuthStore, PasskeyStore, RefreshStore, SessionStore, Store,
-        ThrottleStore, TransferStore, UserStore,
+        AuditStore, KeyStore, MailStore, OAuthStore, PasskeyStore, RefreshStore, SessionStore,
+        Store, ThrottleStore, TransferStore, UserStore,
     };
 }
 

@@ -10,6 +10,8 @@ mod admin;
 #[cfg(test)]
 mod api;
 #[cfg(test)]
+mod audit;
+#[cfg(test)]
 mod email;
 #[cfg(test)]
 mod kit;

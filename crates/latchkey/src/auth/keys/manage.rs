@@ -4,6 +4,7 @@
 use time::OffsetDateTime;
 
 use super::rollover::{KeyState, Rotation, key_states, rotate_at};
+use crate::auth::audit::{Actor, AuditEvent, Event};
 use crate::auth::{AuthError, AuthService, to_time};
 use crate::config::SigningAlg;
 
@@ -75,13 +76,17 @@ impl SigningKeys<'_> {
                     .into(),
             ));
         }
-        rotate_at(
+        let rotation = rotate_at(
             &*self.service.store,
             config.signing_alg,
             config.key_publish_ahead,
             self.service.now(),
             at_once,
         )
-        .await
+        .await?;
+        let event = Event::success(AuditEvent::KeyRotated, None, Actor::System)
+            .with(serde_json::json!({ "at_once": at_once }));
+        self.service.record(None, event).await;
+        Ok(rotation)
     }
 }

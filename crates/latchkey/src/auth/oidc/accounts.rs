@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::OAuthError;
 use super::id_token::IdentityClaims;
+use crate::auth::audit::{Actor, AuditEvent, Event};
 use crate::auth::password::normalize_username;
 use crate::auth::{AuthError, AuthService, LinkedIdentity};
 use crate::store::{IdentityRecord, StoreError, UnlinkOutcome, UserRecord};
@@ -110,6 +111,12 @@ impl AuthService {
     async fn link(&self, identity: &IdentityRecord) -> Result<(), AuthError> {
         let linked = self.link_in_store(identity).await;
         self.identity_cache.remove(&identity.user_id);
+        if linked.is_ok() {
+            let user = identity.user_id;
+            let event = Event::success(AuditEvent::IdentityLinked, Some(user), Actor::User(user))
+                .with(serde_json::json!({ "provider": identity.provider }));
+            self.record(None, event).await;
+        }
         linked
     }
 
@@ -172,6 +179,10 @@ impl AuthService {
             match self.store.create_user_with_identity(&user, &identity).await {
                 Ok(()) => {
                     tracing::info!(user.id = %user.id, "user created from provider identity");
+                    let event =
+                        Event::success(AuditEvent::Registered, Some(user.id), Actor::Client)
+                            .with(serde_json::json!({ "provider": provider }));
+                    self.record(None, event).await;
                     return Ok(user);
                 }
                 Err(StoreError::Conflict) => {
@@ -219,6 +230,13 @@ impl AuthService {
         match outcome {
             UnlinkOutcome::Unlinked => {
                 tracing::info!(user.id = %user_id, provider, "provider account unlinked");
+                let event = Event::success(
+                    AuditEvent::IdentityUnlinked,
+                    Some(user_id),
+                    Actor::User(user_id),
+                )
+                .with(serde_json::json!({ "provider": provider }));
+                self.record(None, event).await;
                 Ok(())
             }
             UnlinkOutcome::NotLinked => Err(AuthError::NotFound),

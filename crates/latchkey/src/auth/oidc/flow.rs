@@ -306,7 +306,7 @@ impl SignIn<'_> {
         }
         tracing::info!(user.id = %user.id, "login with provider");
         self.auth
-            .start_family(Arc::new(user), client_info)
+            .start_family(Arc::new(user), client_info, "oidc")
             .await
             .map(Some)
     }

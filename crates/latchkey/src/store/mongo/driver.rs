@@ -60,7 +60,7 @@ fn is_duplicate_key(error: &MongoError) -> bool {
     }
 }
 
-fn map_err(error: MongoError) -> StoreError {
+pub(super) fn map_err(error: MongoError) -> StoreError {
     if is_duplicate_key(&error) {
         return StoreError::Conflict;
     }

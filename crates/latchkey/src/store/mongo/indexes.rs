@@ -82,6 +82,14 @@ impl Inner {
             .webauthn_ceremonies
             .create_indexes([expiry("expires_at")]))
         .await?;
+        let webhook = index(doc! { "webhook_due": 1 }, "webhook_due", false);
+        let audit = [
+            index(doc! { "user_id": 1, "_id": -1 }, "user_id_id", false),
+            index(doc! { "event": 1, "_id": -1 }, "event_id", false),
+            expiry("expires_at"),
+            webhook,
+        ];
+        run(self.audit.create_indexes(audit)).await?;
         let email_tokens = [
             index(
                 doc! { "user_id": 1, "purpose": 1 },

@@ -2,6 +2,7 @@
 //! atomic document operation (`findOneAndUpdate` with the expected state in its filter), TTL
 //! indexes for expiry, and a client that connects lazily so the server starts during an outage.
 
+mod audit;
 mod documents;
 mod driver;
 mod indexes;
@@ -46,6 +47,11 @@ pub struct MongoStore {
 }
 
 struct Inner {
+    client: Client,
+    /// Cleared when the server turned a transaction down (a standalone server): audited
+    /// changes then write the change first and its records right after.
+    transactions: AtomicBool,
+    audit: Collection<Document>,
     users: Collection<Document>,
     families: Collection<Document>,
     sessions: Collection<Document>,
@@ -98,6 +104,9 @@ impl MongoStore {
             .map_err(|e| StoreError::Unavailable(format!("bad MongoDB options: {e}")))?;
         let db = client.database(&database);
         let inner = Arc::new(Inner {
+            client: client.clone(),
+            transactions: AtomicBool::new(true),
+            audit: db.collection("audit_events"),
             users: db.collection("users"),
             families: db.collection("refresh_families"),
             sessions: db.collection("sessions"),

@@ -6,6 +6,7 @@
 //! `pg_advisory_lock` while it migrates) and rustls TLS on aws-lc-rs, with no second
 //! dependency tree.
 
+mod audit;
 mod keys;
 mod mail;
 mod oauth;

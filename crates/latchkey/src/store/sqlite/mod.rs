@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file, created with its schema on first start, WAL mode.
 
+mod audit;
 mod keys;
 mod mail;
 mod oauth;
@@ -168,12 +169,15 @@ fn sql(text: String) -> impl SqlSafeStr {
 }
 
 /// Deletes the rows of `user_id` in `table` but the one with id `except`; returns how many.
-async fn delete_of_user(
-    pool: &SqlitePool,
+async fn delete_of_user<'e, E>(
+    pool: E,
     table: &str,
     user_id: Uuid,
     except: Option<Uuid>,
-) -> Result<u64, StoreError> {
+) -> Result<u64, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
     let except = except.map(|u| u.to_string());
     let done = sqlx::query(sql(format!(
         "DELETE FROM {table} WHERE user_id = ?1 AND (?2 IS NULL OR id <> ?2)"

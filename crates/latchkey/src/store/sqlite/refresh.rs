@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -39,11 +39,14 @@ static FAMILY_INSERTS: LazyLock<Inserts> = LazyLock::new(|| {
 
 /// Writes a family: a new one, or one `copied` from another store (overwriting the family
 /// with its id).
-pub(super) async fn insert_family(
-    pool: &SqlitePool,
+pub(super) async fn insert_family<'e, E>(
+    pool: E,
     f: &FamilyRecord,
     copied: bool,
-) -> Result<(), StoreError> {
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
     FAMILY_INSERTS
         .query(copied)
         .bind(f.id.to_string())

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -40,11 +40,14 @@ static SESSION_INSERTS: LazyLock<Inserts> = LazyLock::new(|| {
 
 /// Writes a session: a new one, or one `copied` from another store (overwriting the session
 /// with its id).
-pub(super) async fn insert_session(
-    pool: &SqlitePool,
+pub(super) async fn insert_session<'e, E>(
+    pool: E,
     s: &SessionRecord,
     copied: bool,
-) -> Result<(), StoreError> {
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
     SESSION_INSERTS
         .query(copied)
         .bind(s.id.to_string())

@@ -1,4 +1,4 @@
 //! The admin API.
 
-mod helpers;
+pub mod helpers;
 mod routes;

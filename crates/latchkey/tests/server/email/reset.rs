@@ -101,9 +101,20 @@ async fn a_reset_token_works_once() {
     let third = "Saffron-Harbor-Minnow-Quartz-58";
     let resp = app.reset_password(&token, third).await;
     assert_problem(resp, StatusCode::BAD_REQUEST, "invalid_email_token").await;
-    login_from(app.login_with(&plain_client(), "alice", NEW_PASSWORD).await).await;
+    let user = login_from(app.login_with(&plain_client(), "alice", NEW_PASSWORD).await).await;
     let resp = app.login_with(&plain_client(), "alice", third).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    // The audit trail holds the one reset that happened, by the user, and not the refused one.
+    let query = latchkey::store::AuditQuery {
+        user_id: Some(user.user_id.parse().unwrap()),
+        events: vec!["password.reset".to_owned()],
+        limit: 10,
+        ..Default::default()
+    };
+    let records = app.store().list_audit(&query).await.unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].actor, format!("user:{}", user.user_id));
 }
 
 #[tokio::test]
