@@ -65,6 +65,9 @@ pub enum AuthError {
     /// An unknown, expired, used or withdrawn `mfa_token`.
     #[error("the mfa_token is invalid or expired; log in again")]
     InvalidMfaToken,
+    /// A passkey (WebAuthn) operation was refused.
+    #[error(transparent)]
+    Passkey(super::passkeys::PasskeyError),
     /// The server sends no email (`LATCHKEY_SMTP_URL` is not set).
     #[error("this server sends no email")]
     EmailDisabled,

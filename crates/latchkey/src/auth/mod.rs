@@ -11,6 +11,7 @@ pub mod keys;
 pub mod legacy_hash;
 pub mod mfa;
 pub mod oidc;
+pub mod passkeys;
 pub mod password;
 mod reauth;
 pub mod refresh;
@@ -22,6 +23,8 @@ pub mod webhook;
 
 #[cfg(test)]
 mod clock_tests;
+#[cfg(test)]
+mod passkey_tests;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;

@@ -49,7 +49,7 @@ pub(super) const VARIABLES: &[&str] = &[
     "LATCHKEY_MAX_CONNECTIONS",
 ];
 
-fn rate_limit(
+pub(super) fn rate_limit(
     vars: &Vars<'_>,
     names: [&'static str; 3],
     defaults: (u32, u32, &str),

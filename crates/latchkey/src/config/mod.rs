@@ -27,6 +27,7 @@ mod testing;
 mod throttle;
 mod tokens;
 mod vars;
+mod webauthn;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -52,6 +53,7 @@ pub use sessions::SessionStoreKind;
 pub use testing::TEST_ISSUER;
 pub use throttle::ThrottleSettings;
 use vars::Vars;
+pub use webauthn::WebauthnConfig;
 
 /// A setting that could not be accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -141,6 +143,9 @@ pub struct Config {
     pub key_publish_ahead: Duration,
     /// `LATCHKEY_METRICS_*`: the Prometheus listener (off by default).
     pub metrics: MetricsConfig,
+    /// `LATCHKEY_WEBAUTHN_*`: the passkey relying party; `None` turns passkeys off (an IP
+    /// issuer with nothing set).
+    pub webauthn: Option<WebauthnConfig>,
     /// `LATCHKEY_AUDIT*`: the audit trail.
     pub audit: AuditSettings,
     /// `LATCHKEY_TRUSTED_PROXIES` and `LATCHKEY_FORWARDED_HEADER`: who may state the client
@@ -172,6 +177,7 @@ const AREAS: &[&[&str]] = &[
     mail::VARIABLES,
     logging::VARIABLES,
     metrics::VARIABLES,
+    webauthn::VARIABLES,
     audit::VARIABLES,
     proxies::VARIABLES,
 ];
@@ -222,6 +228,7 @@ impl Config {
         let oauth = oauth::from_vars(vars)?;
         let sessions = sessions::parse(vars, &cookies)?;
         let metrics = metrics::parse(vars)?;
+        let webauthn = webauthn::parse(vars, &server.issuer)?;
         let audit = audit::parse(vars)?;
         let log_format = logging::parse(vars)?;
         let trusted_proxies = proxies::parse(vars)?;
@@ -271,6 +278,7 @@ impl Config {
             key_reload_interval: keys.key_reload_interval,
             key_publish_ahead: keys.key_publish_ahead,
             metrics,
+            webauthn,
             audit,
             trusted_proxies,
             log_format,

@@ -313,6 +313,16 @@ fn auth_problem(error: AuthError) -> (Problem, Option<String>) {
             };
             Problem::new(status, e.code(), "Sign-in with provider failed", detail)
         }
+        AuthError::Passkey(e) => {
+            use crate::auth::passkeys::PasskeyError as P;
+            let status = match e {
+                P::Disabled => S::NOT_FOUND,
+                P::UnknownCeremony | P::Malformed(_) => S::BAD_REQUEST,
+                P::UnknownCredential | P::Rejected(_) => S::UNAUTHORIZED,
+                P::AlreadyRegistered => S::CONFLICT,
+            };
+            Problem::new(status, e.code(), "Passkey refused", detail)
+        }
         AuthError::EmailDisabled => Problem::new(
             S::NOT_FOUND,
             code::EMAIL_DISABLED,

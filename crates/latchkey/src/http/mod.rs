@@ -10,6 +10,7 @@ mod extract;
 mod health;
 mod mfa;
 mod oauth;
+mod passkeys;
 pub mod request_context;
 mod session;
 pub mod strategy;
@@ -26,7 +27,7 @@ use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use latchkey_guard::{CrossSiteCheck, SecurityHeaders, Verifier, security_headers};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -101,7 +102,13 @@ pub fn router(state: AppState) -> Router {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_credentials(true)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
@@ -132,6 +139,21 @@ pub fn router(state: AppState) -> Router {
             "/auth/password",
             post(auth::change_password.layer(either())),
         )
+        .route(
+            "/auth/passkeys/register/start",
+            post(passkeys::register_start.layer(either())),
+        )
+        .route(
+            "/auth/passkeys/register/finish",
+            post(passkeys::register_finish.layer(either())),
+        )
+        .route("/auth/passkeys", get(passkeys::list.layer(either())))
+        .route(
+            "/auth/passkeys/{id}",
+            patch(passkeys::rename.layer(either())).delete(passkeys::remove.layer(either())),
+        )
+        .route("/auth/passkeys/login/start", post(passkeys::login_start))
+        .route("/auth/passkeys/login/finish", post(passkeys::login_finish))
         .route(
             "/auth/email/verify/request",
             post(email::request_verification.layer(either())),

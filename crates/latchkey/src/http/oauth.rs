@@ -40,7 +40,7 @@ pub struct UnlinkBody {
     password: Option<SecretString>,
 }
 
-use super::mfa::auth_time;
+pub(super) use super::mfa::auth_time;
 
 fn query(raw: Option<&str>) -> impl Fn(&str) -> Option<String> + '_ {
     move |name| {

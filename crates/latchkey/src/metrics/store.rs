@@ -19,11 +19,12 @@ use uuid::Uuid;
 
 use super::{Registry, label, series};
 use crate::store::{
-    AuditQuery, AuditRecord, AuditStore, AuditedChange, EmailPurpose, EmailTokenRecord,
-    FactorRecord, FamilyRecord, IdentityRecord, KeyStore, MailStore, MfaChallengeRecord, MfaStore,
-    OAuthStateRecord, OAuthStore, OutboxMessage, RefreshStore, RotateRequest, SecretRecord,
-    SessionRecord, SessionStore, SigningKeyRecord, Store, StoreCounts, StoreError, ThrottleCount,
-    ThrottleStore, TokenHash, TransferStore, UnlinkOutcome, UserRecord, UserStore,
+    AuditQuery, AuditRecord, AuditStore, AuditedChange, CeremonyRecord, EmailPurpose,
+    EmailTokenRecord, FactorRecord, FamilyRecord, IdentityRecord, KeyStore, MailStore,
+    MfaChallengeRecord, MfaStore, OAuthStateRecord, OAuthStore, OutboxMessage, PasskeyRecord,
+    PasskeyStore, PasskeyUse, RefreshStore, RotateRequest, SecretRecord, SessionRecord,
+    SessionStore, SigningKeyRecord, Store, StoreCounts, StoreError, ThrottleCount, ThrottleStore,
+    TokenHash, TransferStore, UnlinkOutcome, UserRecord, UserStore,
 };
 
 /// The `outcome` labels of a store operation, in [`outcome_index`] order.
@@ -229,6 +230,33 @@ forward! {
             limit: u32,
         ) -> Result<Vec<FactorRecord>, StoreError>;
         async fn import_factor(&self, factor: &FactorRecord) -> Result<(), StoreError>;
+    }
+    PasskeyStore {
+
+        async fn create_ceremony(&self, ceremony: &CeremonyRecord) -> Result<(), StoreError>;
+        async fn take_ceremony(
+            &self,
+            id_hash: TokenHash,
+            now: OffsetDateTime,
+        ) -> Result<Option<CeremonyRecord>, StoreError>;
+        async fn purge_expired_ceremonies(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+
+        async fn create_passkey(&self, passkey: &PasskeyRecord) -> Result<(), StoreError>;
+        async fn find_passkey_by_credential(
+            &self,
+            credential_id: &[u8],
+        ) -> Result<Option<PasskeyRecord>, StoreError>;
+        async fn list_passkeys(&self, user_id: Uuid) -> Result<Vec<PasskeyRecord>, StoreError>;
+        async fn rename_passkey(&self, user_id: Uuid, id: Uuid, name: &str)
+        -> Result<bool, StoreError>;
+        async fn delete_passkey(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError>;
+        async fn delete_user_passkeys(&self, user_id: Uuid) -> Result<u64, StoreError>;
+        async fn record_passkey_use(
+            &self,
+            id: Uuid,
+            expected_sign_count: u32,
+            update: &PasskeyUse,
+        ) -> Result<bool, StoreError>;
     }
     MailStore {
         async fn issue_email_token(

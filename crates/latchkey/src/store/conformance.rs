@@ -14,6 +14,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oauth;
+mod passkeys;
 mod refresh;
 mod reuse;
 mod security;
@@ -28,6 +29,7 @@ mod cases {
     pub use super::mail::*;
     pub use super::mfa::*;
     pub use super::oauth::*;
+    pub use super::passkeys::*;
     pub use super::refresh::*;
     pub use super::security::*;
     pub use super::sessions::*;
@@ -161,6 +163,9 @@ macro_rules! store_suite {
                 a_totp_step_is_accepted_once_and_only_after_confirmation,
                 a_recovery_code_is_spent_once_and_factors_are_deleted_by_kind,
                 a_pending_second_factor_login_is_taken_once_and_never_after_it_expires,
+                a_ceremony_is_taken_once_and_never_after_it_expires,
+                passkeys_are_unique_listed_renamed_and_deleted_per_user,
+                a_passkey_use_is_recorded_only_from_the_expected_counter,
                 an_audited_change_and_its_records_are_written_together,
                 audited_account_changes_apply_in_full,
                 audit_records_are_filtered_and_paged_by_id,

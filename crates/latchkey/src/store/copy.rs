@@ -1,11 +1,12 @@
 //! Copying what a store holds into another (`latchkey store copy`): server secrets, signing
-//! keys, users with their linked OAuth identities, live refresh families and live server-side
-//! sessions and second factors, verified by counts at the end (factors apart). Expired ones, throttle counters and pending OAuth
+//! keys, users with their linked OAuth identities and passkeys, live refresh families, live
+//! server-side sessions and second factors, verified by counts at the end (factors and
+//! passkeys apart). Expired ones, throttle counters and pending OAuth
 //! sign-ins are left behind.
 
 use time::OffsetDateTime;
 
-use super::{IdentityRecord, Store, StoreCounts, StoreError};
+use super::{IdentityRecord, PasskeyRecord, Store, StoreCounts, StoreError};
 
 /// Records read and written per round trip.
 const PAGE: u32 = 500;
@@ -58,6 +59,23 @@ async fn copy_identity(to: &dyn Store, identity: &IdentityRecord) -> Result<(), 
     }
 }
 
+/// Writes `passkey` in `to`, or finds it there already (a forced copy). Passkeys are not in
+/// [`StoreCounts`]; they travel with their user.
+async fn copy_passkey(to: &dyn Store, passkey: &PasskeyRecord) -> Result<(), StoreError> {
+    match to.create_passkey(passkey).await {
+        Err(StoreError::Conflict) => {
+            let there = to
+                .find_passkey_by_credential(&passkey.credential_id)
+                .await?;
+            match there {
+                Some(p) if p.id == passkey.id && p.user_id == passkey.user_id => Ok(()),
+                _ => Err(StoreError::Conflict),
+            }
+        }
+        other => other,
+    }
+}
+
 /// Copies `from` into `to`: what is live at `now` (the caller's clock; stores never read one).
 /// The target must be empty unless `force`, in which case records with the same ids are
 /// overwritten and others kept.
@@ -93,6 +111,9 @@ pub async fn copy(
             for identity in from.list_identities(user.id).await? {
                 copy_identity(to, &identity).await?;
                 copied.identities += 1;
+            }
+            for passkey in from.list_passkeys(user.id).await? {
+                copy_passkey(to, &passkey).await?;
             }
         }
         copied.users += page.len() as u64;

@@ -15,6 +15,7 @@
 //! | [`ThrottleStore`] | failed-login counters | `throttle` |
 //! | [`OAuthStore`] | pending OAuth sign-ins and linked identities | `oauth` |
 //! | [`MfaStore`] | second factors and pending second-factor logins | `mfa` |
+//! | [`PasskeyStore`] | passkeys and pending WebAuthn ceremonies | `passkeys` |
 //! | [`MailStore`] | email tokens (verification, reset) and the outbox | `mail` |
 //! | [`TransferStore`] | bulk reads and verbatim writes for `latchkey store copy` | `transfer` |
 //! | [`AuditStore`] | the audit trail and its webhook outbox | `audit` |
@@ -70,6 +71,7 @@ mod mfa;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
 mod oauth;
+mod passkeys;
 pub mod postgres;
 mod refresh;
 mod sessions;
@@ -88,6 +90,7 @@ pub use self::keys::{KeyStore, SecretRecord, SigningKeyRecord};
 pub use self::mail::{EmailPurpose, EmailTokenRecord, MailStore, OutboxMessage};
 pub use self::mfa::{FactorRecord, KIND_RECOVERY_CODE, KIND_TOTP, MfaChallengeRecord, MfaStore};
 pub use self::oauth::{IdentityRecord, OAuthStateRecord, OAuthStore, UnlinkOutcome};
+pub use self::passkeys::{CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse};
 pub use self::refresh::{
     FamilyRecord, NotCurrent, RefreshStore, RotateOutcome, RotateRequest, decide_not_current,
     settle_not_current,
@@ -133,6 +136,7 @@ pub trait Store:
     + ThrottleStore
     + OAuthStore
     + MfaStore
+    + PasskeyStore
     + MailStore
     + TransferStore
     + AuditStore
@@ -149,6 +153,7 @@ pub trait Store:
             + self.purge_expired_sessions(now).await?
             + self.purge_expired_oauth_states(now).await?
             + self.purge_expired_mfa_challenges(now).await?
+            + self.purge_expired_ceremonies(now).await?
             + self.purge_expired_mail(now).await?
             + self.purge_expired_audit(now).await?)
     }
@@ -204,8 +209,8 @@ pub trait Store:
 /// methods in scope (needed on a concrete backend type; a `dyn Store` has them anyway).
 pub mod prelude {
     pub use super::{
-        AuditStore, KeyStore, MailStore, MfaStore, OAuthStore, RefreshStore, SessionStore, Store,
-        ThrottleStore, TransferStore, UserStore,
+        AuditStore, KeyStore, MailStore, MfaStore, OAuthStore, PasskeyStore, RefreshStore,
+        SessionStore, Store, ThrottleStore, TransferStore, UserStore,
     };
 }
 

@@ -27,5 +27,6 @@ mod mongo;
 mod oidc;
 #[cfg(test)]
 mod ops;
+mod passkeys;
 #[cfg(test)]
 mod postgres;

@@ -96,6 +96,21 @@ pub async fn copying_moves_everything_and_refuses_a_full_target(store: &S) {
         created_at: now,
     };
     store.link_identity(&linked).await.unwrap();
+    let passkey = crate::store::PasskeyRecord {
+        id: uuid::Uuid::now_v7(),
+        user_id: old.user_id,
+        credential_id: vec![9; 20],
+        public_key: vec![1; 33],
+        state: vec![0; 7],
+        sign_count: 4,
+        transports: vec!["usb".into()],
+        backup_eligible: false,
+        backup_state: false,
+        name: "YubiKey".into(),
+        created_at: now,
+        last_used_at: Some(now),
+    };
+    store.create_passkey(&passkey).await.unwrap();
     store
         .create_session(&session(old.user_id, 7, now))
         .await
@@ -150,6 +165,7 @@ pub async fn copying_moves_everything_and_refuses_a_full_target(store: &S) {
         to.find_identity("google", "42").await.unwrap(),
         Some(linked)
     );
+    assert_eq!(to.list_passkeys(old.user_id).await.unwrap(), vec![passkey]);
     let kids = |keys: Vec<SigningKeyRecord>| {
         keys.into_iter()
             .map(|k| (k.kid, k.created_at, k.retired_at))

@@ -68,7 +68,7 @@ pub(super) fn time(d: &Document, field: &str) -> Result<OffsetDateTime, StoreErr
     opt_time(d, field)?.ok_or_else(|| corrupt("date", field))
 }
 
-fn opt_time(d: &Document, field: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(super) fn opt_time(d: &Document, field: &str) -> Result<Option<OffsetDateTime>, StoreError> {
     match present(d, field) {
         None => Ok(None),
         Some(Bson::DateTime(t)) => {
@@ -95,7 +95,7 @@ pub(super) fn bytes(d: &Document, field: &str) -> Result<Vec<u8>, StoreError> {
     opt_bytes(d, field)?.ok_or_else(|| corrupt("binary", field))
 }
 
-fn opt_bytes(d: &Document, field: &str) -> Result<Option<Vec<u8>>, StoreError> {
+pub(super) fn opt_bytes(d: &Document, field: &str) -> Result<Option<Vec<u8>>, StoreError> {
     match present(d, field) {
         None => Ok(None),
         Some(Bson::Binary(b)) => Ok(Some(b.bytes.clone())),

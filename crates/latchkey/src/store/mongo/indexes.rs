@@ -76,6 +76,19 @@ impl Inner {
         )];
         run(self.factors.create_indexes(factors)).await?;
         run(self.mfa_challenges.create_indexes([expiry("expires_at")])).await?;
+        let passkeys = [
+            index(doc! { "credential_id": 1 }, "credential_id_unique", true),
+            index(
+                doc! { "user_id": 1, "created_at": 1 },
+                "user_id_created_at",
+                false,
+            ),
+        ];
+        run(self.passkeys.create_indexes(passkeys)).await?;
+        run(self
+            .webauthn_ceremonies
+            .create_indexes([expiry("expires_at")]))
+        .await?;
         let webhook = index(doc! { "webhook_due": 1 }, "webhook_due", false);
         let audit = [
             index(doc! { "user_id": 1, "_id": -1 }, "user_id_id", false),

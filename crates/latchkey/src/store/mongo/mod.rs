@@ -10,6 +10,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oauth;
+mod passkeys;
 mod refresh;
 mod sessions;
 mod throttle;
@@ -61,6 +62,8 @@ struct Inner {
     oauth_states: Collection<Document>,
     factors: Collection<Document>,
     mfa_challenges: Collection<Document>,
+    passkeys: Collection<Document>,
+    webauthn_ceremonies: Collection<Document>,
     email_tokens: Collection<Document>,
     outbox: Collection<Document>,
     /// Set once the indexes are known to exist; until then nothing is written (a user
@@ -116,6 +119,8 @@ impl MongoStore {
             oauth_states: db.collection("oauth_states"),
             factors: db.collection("mfa_factors"),
             mfa_challenges: db.collection("mfa_challenges"),
+            passkeys: db.collection("passkeys"),
+            webauthn_ceremonies: db.collection("webauthn_ceremonies"),
             email_tokens: db.collection("email_tokens"),
             outbox: db.collection("mail_outbox"),
             indexes_ready: AtomicBool::new(false),

@@ -11,6 +11,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oauth;
+mod passkeys;
 mod refresh;
 mod rows;
 mod sessions;

@@ -5,6 +5,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oauth;
+mod passkeys;
 mod refresh;
 mod sessions;
 mod throttle;
