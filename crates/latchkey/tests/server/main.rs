@@ -1,7 +1,7 @@
 //! The server's black-box tests, one binary: real servers in-process on listeners the kit
-//! already holds, real HTTP clients (and a real SMTP server for the `email` area). `kit` is the harness (one `TestApp`, the backend switch
-//! `LATCHKEY_TEST_STORE=sqlite|mongodb|postgres`, the test clock, the rule for missing services); the
-//! other modules are the areas.
+//! already holds, real HTTP clients (and a real SMTP server for the `email` area). `kit` is
+//! the harness (one `TestApp`, the backend switch `LATCHKEY_TEST_STORE=sqlite|mongodb|postgres`,
+//! the test clock, the rule for missing services); the other modules are the areas.
 // `cfg(test)` marks every module as test code, so clippy's allow-unwrap/expect/panic-in-tests
 // also covers the helper functions, not only the `#[test]` bodies.
 
@@ -15,6 +15,7 @@ mod audit;
 mod email;
 #[cfg(test)]
 mod kit;
+#[cfg(test)]
 mod metrics;
 #[cfg(test)]
 mod mfa;
@@ -27,6 +28,7 @@ mod mongo;
 mod oidc;
 #[cfg(test)]
 mod ops;
+#[cfg(test)]
 mod passkeys;
 #[cfg(test)]
 mod postgres;
