@@ -17,7 +17,7 @@ use super::AppState;
 use super::auth::no_store;
 use super::cookies::cookie;
 use super::error::{ApiError, ErrorSource, code};
-use super::extract::{ApiJson, Client};
+use super::extract::{ApiJson, Client, OptionalJson};
 use super::strategy::CurrentUser;
 use crate::auth::AuthError;
 use crate::auth::oidc::{Begun, CallbackParams};
@@ -218,35 +218,8 @@ pub async fn unlink(
     State(state): State<AppState>,
     CurrentUser(who): CurrentUser,
     Path(provider): Path<String>,
-    headers: HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    OptionalJson(body): OptionalJson<UnlinkBody>,
 ) -> Result<Response, ApiError> {
-    // A body over the limit gets the API's own 413, not axum's plain-text rejection.
-    let body = match body {
-        Ok(body) => body,
-        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        Err(_) => return Err(ApiError::BadRequest("the body could not be read".into())),
-    };
-    let body: UnlinkBody = if body.iter().all(u8::is_ascii_whitespace) {
-        UnlinkBody::default()
-    } else if !headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        })
-    {
-        return Err(ApiError::UnsupportedMediaType(
-            "a body must be application/json",
-        ));
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|_| ApiError::BadRequest("the body must be a JSON object".into()))?
-    };
     state
         .auth
         .require_recent_auth(who.user_id, auth_time(&who), body.password)

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use super::AppState;
 use super::auth::no_store;
 use super::cookies::cookie;
 use super::error::ApiError;
-use super::extract::{ApiJson, Client};
+use super::extract::{ApiJson, Client, OptionalJson};
 use super::oauth::auth_time;
 use super::strategy::CurrentUser;
 use crate::auth::AuthError;
@@ -152,34 +152,8 @@ pub async fn remove(
     State(state): State<AppState>,
     CurrentUser(who): CurrentUser,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    OptionalJson(body): OptionalJson<DeleteBody>,
 ) -> Result<StatusCode, ApiError> {
-    let body = match body {
-        Ok(body) => body,
-        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        Err(_) => return Err(ApiError::BadRequest("the body could not be read".into())),
-    };
-    let body: DeleteBody = if body.iter().all(u8::is_ascii_whitespace) {
-        DeleteBody::default()
-    } else if !headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        })
-    {
-        return Err(ApiError::UnsupportedMediaType(
-            "a body must be application/json",
-        ));
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|_| ApiError::BadRequest("the body must be a JSON object".into()))?
-    };
     let id = passkey_id(&id)?;
     state
         .auth
